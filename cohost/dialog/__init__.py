@@ -1,0 +1,1 @@
+"""Dialog: turning decisions into replies."""

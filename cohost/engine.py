@@ -1,0 +1,228 @@
+"""The answer engine: what one danmaku means and what the catalog says about it.
+
+    normalise → intent → resolve product → retrieve (one encoder pass + one faiss search) → decide → compose
+
+The engine answers only when the catalog clearly holds the answer and stays silent otherwise: a wrong
+public answer about price or size costs more than silence. Every decision carries its reason, so
+operators can see why the bot kept quiet.
+
+The engine is synchronous and thread-safe; on an event loop call it through asyncio.to_thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config
+from .dialog.compose import compose_reply
+from .knowledge.catalog import Catalog
+from .knowledge.entries import Entry, catalog_entries
+from .retrieval.cache import CachedEmbedder
+from .retrieval.embedders import Embedder, make_embedder
+from .retrieval.index import ALL, EntryIndex
+from .retrieval.lexical import content_tokens, grams, term_covered
+from .understand.intent import IntentClassifier, IntentResult, train_from_seed
+from .understand.normalize import Normalizer
+from .understand.products import ProductResolver, Resolution
+
+ANSWERABLE_INTENTS = frozenset({"question"})
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    user: str | None = None
+    on_stage: str | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    entry_id: str
+    dense: float
+    lexical: float
+    score: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the engine concluded about one message."""
+
+    text: str
+    normalized: str
+    intent: IntentResult
+    product_id: str | None
+    product_how: str
+    answered: bool
+    reason: str
+    entry: Entry | None = None
+    score: float = 0.0
+    reply: str | None = None
+    candidates: tuple[Candidate, ...] = field(default=(), repr=False)
+    cached: bool = False
+
+    @property
+    def faq_id(self) -> str | None:
+        return self.entry.id if self.answered and self.entry else None
+
+
+class AnswerEngine:
+    def __init__(self, catalog: Catalog, config: Config, *, embedder: Embedder | None = None,
+                 intent: IntentClassifier | None = None):
+        self.config = config
+        self.catalog = catalog
+        cache_dir = config.resolve(config.cache_dir) if config.cache_dir else None
+        self.embedder = CachedEmbedder(embedder or make_embedder(config.embedder), cache_dir)
+        words: list[str] = []
+        for p in catalog.products:
+            words += [p.name, *p.aliases, *p.specs.keys()]
+        self.normalizer = Normalizer(words)
+        self.resolver = ProductResolver(catalog)
+        self.entries = catalog_entries(catalog)
+        self.index = EntryIndex(self.entries, self.embedder, self.normalizer)
+        self._evidence = {e.id: self.normalizer(e.evidence) for e in self.entries}
+        self._evidence_grams = {k: grams(v) for k, v in self._evidence.items()}
+        self._catalog_text = " ".join(self._evidence.values())
+        self._products = {p.id: p for p in catalog.products}
+        self.intent = intent or train_from_seed(config.resolve(config.intent.seed), self.normalizer,
+                                                self.embedder.embed_queries)
+        self.embedder.save()
+        self._cache: OrderedDict[tuple[str, str | None], Decision] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Config, catalog: Catalog | None = None) -> AnswerEngine:
+        from .knowledge.catalog import load_catalog
+
+        return cls(catalog or load_catalog(config.resolve(config.catalog)), config)
+
+    # -- public API -------------------------------------------------------------------------------------
+
+    def answer(self, message: Message) -> Decision:
+        return self.answer_many([message])[0]
+
+    def answer_many(self, messages: Sequence[Message]) -> list[Decision]:
+        """Decide for a batch: one encoder call for all messages not already in the cache."""
+        results: list[Decision | None] = [None] * len(messages)
+        pending: list[tuple[int, str, Resolution]] = []
+        for i, m in enumerate(messages):
+            norm = self.normalizer(m.text)
+            key = (norm, m.on_stage)
+            hit = self._cache_get(key)
+            if hit is not None:
+                results[i] = self._personalise(replace(hit, text=m.text, cached=True), m)
+                continue
+            pending.append((i, norm, self.resolver.resolve(norm, m.on_stage)))
+        if pending:
+            # Live queries bypass the persistent cache: repeats are served by the decision cache instead.
+            vectors = self.embedder.inner.embed_queries([r.rest for _, _, r in pending])
+            intents = self.intent.classify_many([n for _, n, _ in pending],
+                                                [messages[i].text for i, _, _ in pending], vectors)
+            for (i, norm, res), vec, intent in zip(pending, vectors, intents, strict=True):
+                decision = self._decide(messages[i].text, norm, res, vec, intent)
+                self._cache_put((norm, messages[i].on_stage), decision)
+                results[i] = self._personalise(decision, messages[i])
+        return [r for r in results if r is not None]
+
+    def bare_search(self, text: str) -> None:
+        """One encoder pass plus one faiss search: the floor that the full path is measured against."""
+        vec = self.embedder.inner.embed_queries([text])
+        self.index.search(vec[0], ALL, self.config.retrieval.top_k)
+
+    def clear_cache(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+
+    # -- decision -----------------------------------------------------------------------------------------
+
+    def _decide(self, raw: str, norm: str, res: Resolution, vec: np.ndarray, intent: IntentResult) -> Decision:
+        base = Decision(raw, norm, intent, res.product_id, res.how, False, "")
+        if intent.label not in ANSWERABLE_INTENTS:
+            return replace(base, reason=f"intent is {intent.label}")
+        if res.how == "ambiguous":
+            return replace(base, reason="names more than one product")
+        if res.product_id is not None and res.product_id not in self._products:
+            return replace(base, product_id=None, reason=f"unknown product on stage {res.product_id!r}")
+        cfg = self.config.retrieval
+        scope = res.product_id if res.product_id is not None else ALL
+        hits = self.index.search(vec, scope, cfg.top_k)
+        if not hits:
+            return replace(base, reason="nothing in the catalog to match")
+        terms = [t for t in content_tokens(res.rest)]
+        qgrams = grams("".join(terms)) if terms else set()
+        scored = []
+        for h in hits:
+            eg = self._evidence_grams[h.entry.id]
+            lexical = len(qgrams & eg) / len(qgrams) if qgrams else 0.0
+            score = (1 - cfg.lexical_weight) * h.dense + cfg.lexical_weight * lexical
+            scored.append(Candidate(h.entry.id, h.dense, lexical, score))
+        scored.sort(key=lambda c: -c.score)
+        by_id = {e.id: e for e in (h.entry for h in hits)}
+        top = scored[0]
+        entry = by_id[top.entry_id]
+        # The runner-up that would say something different: same-answer duplicates do not compete.
+        rival = next((c for c in scored[1:] if by_id[c.entry_id].answer != entry.answer), None)
+        margin = top.score - rival.score if rival else 1.0
+        decided = replace(base, entry=entry, score=top.score, candidates=tuple(scored[:5]))
+        if top.score < cfg.min_score:
+            return replace(decided, reason=f"best match too weak ({top.score:.3f} < {cfg.min_score})")
+        if margin < cfg.min_margin:
+            return replace(decided, reason=f"ambiguous: {top.entry_id} vs {rival.entry_id if rival else '-'} "
+                                           f"(margin {margin:.3f})")
+        evidence = self._evidence[entry.id]
+        missing = [t for t in terms if len(t) >= 2 and not term_covered(t, evidence)]
+        unknown = [t for t in missing if t not in self._catalog_text]
+        if unknown:
+            return replace(decided, reason=f"asks about {'/'.join(unknown)}, which the catalog does not state")
+        if missing:
+            return replace(decided, reason=f"the best answer does not mention {'/'.join(missing)}")
+        return replace(decided, answered=True, reason="matched", product_id=entry.product_id or res.product_id)
+
+    def _personalise(self, decision: Decision, m: Message) -> Decision:
+        if not decision.answered or decision.entry is None:
+            return decision
+        label = None
+        if decision.product_how == "link" and decision.product_id in self._products:
+            link = self._products[decision.product_id].link
+            label = f"{link}号" if link is not None else None
+        reply = compose_reply(decision.entry, user=m.user, max_chars=self.config.reply.max_chars,
+                              mention=self.config.reply.mention, product_label=label)
+        return replace(decision, reply=reply)
+
+    # -- cache ------------------------------------------------------------------------------------------
+
+    def _cache_get(self, key: tuple[str, str | None]) -> Decision | None:
+        with self._cache_lock:
+            d = self._cache.get(key)
+            if d is not None:
+                self._cache.move_to_end(key)
+            return d
+
+    def _cache_put(self, key: tuple[str, str | None], d: Decision) -> None:
+        size = self.config.retrieval.cache_size
+        if size <= 0:
+            return
+        with self._cache_lock:
+            self._cache[key] = d
+            self._cache.move_to_end(key)
+            while len(self._cache) > size:
+                self._cache.popitem(last=False)
+
+
+def default_engine(config_path: str | Path | None = None) -> AnswerEngine:
+    from .config import load_config
+
+    cfg = load_config(config_path)
+    return AnswerEngine.from_config(cfg)
+
+
+def timed(engine: AnswerEngine, message: Message) -> tuple[Decision, float]:
+    t0 = time.perf_counter()
+    d = engine.answer(message)
+    return d, (time.perf_counter() - t0) * 1000

@@ -1,0 +1,241 @@
+"""Catalog models and loaders (YAML, JSON, CSV).
+
+Loading is all-or-nothing: every problem in a file is collected into one CatalogError that names the
+file, the row or path and the field, and no partial catalog is ever returned.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+from ..errors import CatalogError, Problem
+
+Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]+$", min_length=1, max_length=64)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+CSV_HEADER = ["product_id", "id", "question", "answer", "variants"]
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FAQ(_Model):
+    id: Id
+    question: Text
+    answer: Text
+    variants: tuple[Text, ...] = ()
+
+
+class Product(_Model):
+    id: Id
+    link: Annotated[int, Field(ge=1, le=9999)] | None = None
+    name: Text
+    aliases: tuple[Text, ...] = ()
+    price: Annotated[float, Field(ge=0)] | None = None
+    specs: dict[Text, Text] = Field(default_factory=dict)
+    selling_points: tuple[Text, ...] = ()
+    faqs: tuple[FAQ, ...] = ()
+
+    @field_validator("specs", mode="before")
+    @classmethod
+    def _specs_as_text(cls, v: Any) -> Any:
+        # YAML turns "容量: 5" into an int; a spec is shown as text either way.
+        if isinstance(v, dict):
+            return {str(k): (str(val) if isinstance(val, int | float) else val) for k, val in v.items()}
+        return v
+
+    @property
+    def price_text(self) -> str | None:
+        if self.price is None:
+            return None
+        return f"{self.price:g}"
+
+
+class Shop(_Model):
+    name: Text
+    faqs: tuple[FAQ, ...] = ()
+
+
+class Catalog(_Model):
+    shop: Shop
+    products: tuple[Product, ...] = ()
+
+    def product(self, product_id: str) -> Product | None:
+        return next((p for p in self.products if p.id == product_id), None)
+
+    def faq_count(self) -> int:
+        return len(self.shop.faqs) + sum(len(p.faqs) for p in self.products)
+
+    def with_faqs(self, rows: Iterable[tuple[str | None, FAQ]], *, source: str = "<faqs>") -> Catalog:
+        """Return a new catalog with FAQs added or replaced by id. rows: (product_id or None, FAQ)."""
+        rows = list(rows)
+        problems = []
+        known = {p.id for p in self.products}
+        for i, (pid, _faq) in enumerate(rows):
+            if pid and pid not in known:
+                problems.append(Problem(source, f"row {i + 2}", "product_id", f"unknown product '{pid}'"))
+        if problems:
+            raise CatalogError(problems)
+        incoming = {faq.id for _, faq in rows}
+
+        def merged(existing: tuple[FAQ, ...], pid: str | None) -> tuple[FAQ, ...]:
+            kept = [f for f in existing if f.id not in incoming]
+            return tuple(kept + [f for p, f in rows if (p or None) == pid])
+
+        products = tuple(p.model_copy(update={"faqs": merged(p.faqs, p.id)}) for p in self.products)
+        shop = self.shop.model_copy(update={"faqs": merged(self.shop.faqs, None)})
+        return validate_catalog({"shop": shop.model_dump(), "products": [p.model_dump() for p in products]},
+                                source)
+
+
+def _loc(loc: tuple[Any, ...]) -> tuple[str, str | None]:
+    """Split a pydantic error location into a readable path and the field name."""
+    parts = [str(p) for p in loc]
+    path = ""
+    for p in parts:
+        path += f"[{p}]" if p.isdigit() else (f".{p}" if path else p)
+    field = parts[-1] if parts and not parts[-1].isdigit() else None
+    return path or "(top level)", field
+
+
+def validate_catalog(data: Any, source: str) -> Catalog:
+    """Validate a parsed document into a Catalog, collecting every problem."""
+    if not isinstance(data, dict):
+        raise CatalogError([Problem(source, "(top level)", None, "expected a mapping with 'shop' and 'products'")])
+    try:
+        catalog = Catalog.model_validate(data)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            where, field = _loc(err["loc"])
+            problems.append(Problem(source, where, field, err["msg"]))
+        raise CatalogError(problems) from None
+    problems = _cross_check(catalog, source)
+    if problems:
+        raise CatalogError(problems)
+    return catalog
+
+
+def _cross_check(catalog: Catalog, source: str) -> list[Problem]:
+    problems: list[Problem] = []
+    product_ids: dict[str, int] = {}
+    links: dict[int, str] = {}
+    faq_ids: dict[str, str] = {}
+
+    def check_faqs(faqs: tuple[FAQ, ...], prefix: str) -> None:
+        for j, faq in enumerate(faqs):
+            where = f"{prefix}.faqs[{j}]"
+            if faq.id in faq_ids:
+                problems.append(Problem(source, where, "id", f"duplicate FAQ id '{faq.id}' (first at {faq_ids[faq.id]})"))
+            else:
+                faq_ids[faq.id] = where
+
+    check_faqs(catalog.shop.faqs, "shop")
+    for i, p in enumerate(catalog.products):
+        where = f"products[{i}]"
+        if p.id in product_ids:
+            problems.append(Problem(source, where, "id", f"duplicate product id '{p.id}'"))
+        product_ids.setdefault(p.id, i)
+        if p.link is not None:
+            if p.link in links:
+                problems.append(Problem(source, where, "link", f"link {p.link} is already used by '{links[p.link]}'"))
+            links.setdefault(p.link, p.id)
+        check_faqs(p.faqs, where)
+    return problems
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise CatalogError([Problem(str(path), "(file)", None, "file not found")]) from None
+    if size > MAX_FILE_BYTES:
+        raise CatalogError([Problem(str(path), "(file)", None,
+                                    f"file is {size} bytes; the limit is {MAX_FILE_BYTES} bytes")])
+    return path.read_bytes()
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """Decode UTF-8 (with or without BOM), falling back to GB18030, which Excel uses for Chinese CSV."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise CatalogError([Problem(source, "(file)", None, "not UTF-8 or GB18030 text")])
+
+
+def parse_catalog(text: str, fmt: str, source: str) -> Catalog:
+    """Parse catalog text in 'yaml' or 'json' format."""
+    try:
+        data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise CatalogError([Problem(source, "(file)", None, f"not valid {fmt.upper()}: {e}")]) from None
+    return validate_catalog(data, source)
+
+
+def load_catalog(path: str | Path, faqs_csv: str | Path | None = None) -> Catalog:
+    """Load a catalog from .yaml/.yml/.json, optionally adding FAQs from a CSV file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".json"):
+        raise CatalogError([Problem(str(path), "(file)", None, "catalog must be .yaml, .yml or .json")])
+    catalog = parse_catalog(decode_text(_read_bytes(path), str(path)), "json" if suffix == ".json" else "yaml",
+                            str(path))
+    if faqs_csv is not None:
+        catalog = catalog.with_faqs(load_faq_csv(faqs_csv), source=str(faqs_csv))
+    return catalog
+
+
+def load_faq_csv(path: str | Path) -> list[tuple[str | None, FAQ]]:
+    """Load FAQ rows from CSV with the header product_id,id,question,answer,variants."""
+    path = Path(path)
+    return parse_faq_csv(decode_text(_read_bytes(path), str(path)), str(path))
+
+
+def parse_faq_csv(text: str, source: str) -> list[tuple[str | None, FAQ]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise CatalogError([Problem(source, "row 1", None,
+                                    "empty file; expected the header " + ",".join(CSV_HEADER))]) from None
+    header = [h.strip().lower() for h in header]
+    if header != CSV_HEADER:
+        raise CatalogError([Problem(source, "row 1", None,
+                                    f"header must be {','.join(CSV_HEADER)}, got {','.join(header)}")])
+    rows: list[tuple[str | None, FAQ]] = []
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for n, row in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(CSV_HEADER):
+            problems.append(Problem(source, f"row {n}", None, f"expected {len(CSV_HEADER)} columns, got {len(row)}"))
+            continue
+        pid, fid, question, answer, variants = (c.strip() for c in row)
+        try:
+            faq = FAQ(id=fid, question=question, answer=answer,
+                      variants=tuple(v.strip() for v in variants.split("|") if v.strip()))
+        except ValidationError as e:
+            for err in e.errors():
+                field = str(err["loc"][0]) if err["loc"] else None
+                problems.append(Problem(source, f"row {n}", field, err["msg"]))
+            continue
+        if fid in seen:
+            problems.append(Problem(source, f"row {n}", "id", f"duplicate FAQ id '{fid}' (first in row {seen[fid]})"))
+            continue
+        seen[fid] = n
+        rows.append((pid or None, faq))
+    if problems:
+        raise CatalogError(problems)
+    return rows

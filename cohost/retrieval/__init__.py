@@ -1,0 +1,1 @@
+"""Retrieval: embedders, the faiss index over FAQ keys, and the decision to answer or abstain."""

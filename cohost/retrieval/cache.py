@@ -1,0 +1,67 @@
+"""A persistent text → vector cache, one file per embedding model.
+
+Start-up embeds the intent seed set and every FAQ key; with the cache a restart or a re-index embeds
+only texts it has not seen. The file is written atomically, so a crash never leaves a torn cache, and a
+cache that cannot be read is ignored (and rebuilt), never trusted.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .embedders import Embedder
+
+log = logging.getLogger(__name__)
+
+
+class CachedEmbedder:
+    """Wraps an Embedder; query embeddings of seen texts come from memory or disk."""
+
+    def __init__(self, inner: Embedder, cache_dir: Path | None):
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self._lock = threading.Lock()
+        self._vectors: dict[str, np.ndarray] = {}
+        self._path = cache_dir / f"embeddings-{re.sub(r'[^A-Za-z0-9_.-]', '_', inner.name)}.npz" if cache_dir else None
+        self._dirty = False
+        if self._path is not None and self._path.exists():
+            try:
+                with np.load(self._path, allow_pickle=False) as data:
+                    texts, vectors = data["texts"], data["vectors"]
+                if vectors.shape[1:] == (self.dim,) and len(texts) == len(vectors):
+                    self._vectors = {str(t): v for t, v in zip(texts, vectors, strict=True)}
+            except Exception as e:  # a corrupt cache is rebuilt, not trusted
+                log.warning("ignoring unreadable embedding cache %s: %s", self._path, e)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            fresh = self.inner.embed_queries(missing)
+            with self._lock:
+                self._vectors.update(zip(missing, fresh, strict=True))
+                self._dirty = True
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([self._vectors[t] for t in texts]).astype(np.float32, copy=False)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.embed_passages(texts)
+
+    def save(self) -> None:
+        if self._path is None or not self._dirty:
+            return
+        with self._lock:
+            texts = list(self._vectors)
+            vectors = np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+            self._dirty = False
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.with_name(self._path.name + ".tmp.npz")
+        np.savez(tmp, texts=np.asarray(texts, dtype=str), vectors=vectors)
+        tmp.replace(self._path)

@@ -1,0 +1,118 @@
+"""Intent of one danmaku, with exactly seven labels.
+
+The classifier is trained at start-up from the labelled seed set in knowledge/intent/ (a second or so;
+seed embeddings are cached on disk). It combines three kinds of evidence:
+- character n-grams of the normalised text (robust to word segmentation of chat slang),
+- the sentence embedding that retrieval computes anyway (so intent costs no extra encoder pass),
+- a few shape features of the raw text that normalisation erases on purpose: floods of one character,
+  contact details and links, which mark spam.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from ..errors import CohostError
+
+Intent = Literal["question", "purchase", "request", "greeting", "chitchat", "complaint", "spam"]
+INTENTS: tuple[Intent, ...] = ("question", "purchase", "request", "greeting", "chitchat", "complaint", "spam")
+
+_CONTACT = re.compile(r"(微信|威信|薇信|vx|v信|wx|加v|扣扣|qq|私聊|私信|主页|群号|http|www\.|\.com|\d{6,})",
+                      re.IGNORECASE)
+_RUN = re.compile(r"(.)\1{4,}")
+
+
+def shape_features(raw: str) -> np.ndarray:
+    """Features of the raw text that normalisation removes: floods, contact details, length."""
+    n = max(len(raw), 1)
+    longest_run = max((len(m.group()) for m in _RUN.finditer(raw)), default=1)
+    distinct = len(set(raw)) / n
+    return np.array([
+        min(longest_run / 10.0, 2.0),
+        1.0 if _CONTACT.search(raw) else 0.0,
+        min(n / 40.0, 2.0),
+        1.0 - distinct if n >= 6 else 0.0,
+    ], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class IntentResult:
+    label: Intent
+    confidence: float
+    probs: dict[str, float]
+
+
+def load_labelled(path: Path) -> list[tuple[str, Intent]]:
+    """Read {"text", "intent"} lines; bad lines are an error naming the line."""
+    rows: list[tuple[str, Intent]] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            text, label = obj["text"], obj["intent"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise CohostError(f"{path}: line {n}: expected {{\"text\", \"intent\"}}: {e}") from None
+        if label not in INTENTS:
+            raise CohostError(f"{path}: line {n}: unknown intent {label!r}; expected one of {INTENTS}")
+        rows.append((text, label))
+    return rows
+
+
+class IntentClassifier:
+    """Logistic regression over n-grams + sentence embedding + shape features."""
+
+    def __init__(self, vectorizer: TfidfVectorizer, model: LogisticRegression, embed_weight: float):
+        self._vec = vectorizer
+        self._model = model
+        self._embed_weight = embed_weight
+        self._labels: list[Intent] = list(model.classes_)
+
+    @classmethod
+    def train(cls, texts: Sequence[str], raw: Sequence[str], labels: Sequence[Intent], embeddings: np.ndarray,
+              *, embed_weight: float = 1.0, c: float = 8.0) -> IntentClassifier:
+        vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
+        grams = vec.fit_transform(texts)
+        x = cls._stack(grams, embeddings, raw, embed_weight)
+        model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+        model.fit(x, list(labels))
+        return cls(vec, model, embed_weight)
+
+    @staticmethod
+    def _stack(grams: sparse.spmatrix, embeddings: np.ndarray, raw: Sequence[str], w: float) -> sparse.csr_matrix:
+        shapes = np.vstack([shape_features(r) for r in raw]) if len(raw) else np.zeros((0, 4), np.float32)
+        return sparse.hstack([grams, sparse.csr_matrix(embeddings * w), sparse.csr_matrix(shapes)]).tocsr()
+
+    def classify_many(self, texts: Sequence[str], raw: Sequence[str], embeddings: np.ndarray) -> list[IntentResult]:
+        x = self._stack(self._vec.transform(texts), embeddings, raw, self._embed_weight)
+        probs = self._model.predict_proba(x)
+        out = []
+        for row in probs:
+            best = int(np.argmax(row))
+            out.append(IntentResult(self._labels[best], float(row[best]),
+                                    {lab: float(p) for lab, p in zip(self._labels, row, strict=True)}))
+        return out
+
+    def classify(self, text: str, raw: str, embedding: np.ndarray) -> IntentResult:
+        return self.classify_many([text], [raw], embedding.reshape(1, -1))[0]
+
+
+def train_from_seed(seed: Path, normalize: Callable[[str], str],
+                    embed: Callable[[Sequence[str]], np.ndarray]) -> IntentClassifier:
+    """Train from a seed file of {"text", "intent"} lines."""
+    rows = load_labelled(seed)
+    if not rows:
+        raise CohostError(f"{seed}: no labelled examples")
+    raw = [t for t, _ in rows]
+    texts = [normalize(t) for t in raw]
+    return IntentClassifier.train(texts, raw, [lab for _, lab in rows], embed(texts))

@@ -1,0 +1,101 @@
+"""Which product a message is about: a link number, a name or alias, or else the product on stage."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import jieba
+
+from ..knowledge.catalog import Catalog
+
+_CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_NUM = r"\d{1,4}|[零一二两三四五六七八九十百]{1,4}"
+# "3号", "3号链接", "三号", "链接3", "#3"; a number followed by 码 or 米 is a size, not a link.
+_LINK_PATTERNS = [
+    re.compile(rf"(?<![\d.])({_NUM})\s*号(?!码)\s*(?:链接|宝贝|商品)?"),
+    re.compile(rf"(?:链接|宝贝)\s*({_NUM})(?!\s*[码米])"),
+    re.compile(r"#\s*(\d{1,4})"),
+]
+
+
+def chinese_number(text: str) -> int | None:
+    """Parse 3, 三, 十二, 二十, 一百零五. Returns None for anything else."""
+    if text.isdigit():
+        return int(text)
+    if not text or any(c not in _CN_DIGITS and c not in "十百" for c in text):
+        return None
+    total, current = 0, 0
+    for c in text:
+        if c in _CN_DIGITS:
+            current = _CN_DIGITS[c]
+        elif c == "十":
+            total += (current or 1) * 10
+            current = 0
+        elif c == "百":
+            total += (current or 1) * 100
+            current = 0
+    return total + current
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The product a message is about and how that was decided."""
+
+    product_id: str | None
+    how: str                    # "link", "name", "on_stage", "ambiguous", "none"
+    rest: str                   # the text with the product mention removed, for matching the question
+
+    @property
+    def explicit(self) -> bool:
+        return self.how in ("link", "name")
+
+
+class ProductResolver:
+    def __init__(self, catalog: Catalog):
+        self._by_link = {p.link: p.id for p in catalog.products if p.link is not None}
+        surfaces: dict[str, set[str]] = {}
+        for p in catalog.products:
+            names = [p.name.lower(), *(a.lower() for a in p.aliases)]
+            for n in names:
+                surfaces.setdefault(n, set()).add(p.id)
+            # Viewers shorten names: "法式碎花连衣裙" is also "碎花" or "连衣裙" when no other product says so.
+            for n in names:
+                for tok in jieba.lcut(n):
+                    if len(tok) >= 2:
+                        surfaces.setdefault(tok, set()).add(p.id)
+        self._surfaces = sorted(((s, next(iter(ids))) for s, ids in surfaces.items() if len(ids) == 1),
+                                key=lambda x: -len(x[0]))
+
+    def resolve(self, text: str, on_stage: str | None) -> Resolution:
+        """Resolve the product in already-normalised text."""
+        found: dict[str, None] = {}
+        spans: list[tuple[int, int]] = []
+        for pattern in _LINK_PATTERNS:
+            for m in pattern.finditer(text):
+                n = chinese_number(m.group(1))
+                if n is not None and n in self._by_link:
+                    found[self._by_link[n]] = None
+                    spans.append(m.span())
+        how = "link" if found else "none"
+        taken = [False] * len(text)
+        for a, b in spans:
+            taken[a:b] = [True] * (b - a)
+        for surface, pid in self._surfaces:
+            start = text.find(surface)
+            while start != -1:
+                end = start + len(surface)
+                if not any(taken[start:end]):
+                    found[pid] = None
+                    spans.append((start, end))
+                    taken[start:end] = [True] * (end - start)
+                    how = "link" if how == "link" else "name"
+                start = text.find(surface, end)
+        rest = "".join(ch for i, ch in enumerate(text) if not taken[i]).strip() or text
+        if len(found) > 1:
+            return Resolution(None, "ambiguous", rest)
+        if found:
+            return Resolution(next(iter(found)), how, rest)
+        if on_stage is not None:
+            return Resolution(on_stage, "on_stage", text)
+        return Resolution(None, "none", text)
