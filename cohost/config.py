@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
 
@@ -27,15 +27,32 @@ class EmbedderConfig(_Section):
     threads: int = Field(2, ge=1, le=64)
 
 
+FEATURE_NAMES = ("dense", "lexical", "margin", "term_coverage", "unknown_terms", "p_question", "no_product")
+# Fitted by benchmarks/calibrate.py on knowledge/eval/faq_tune.jsonl; see docs/quality.md.
+DEFAULT_WEIGHTS = {"dense": 24.746, "lexical": 4.005, "margin": 14.895, "term_coverage": 0.41, "no_product": -0.887}
+DEFAULT_BIAS = -25.776
+
+
 class RetrievalConfig(_Section):
     """Thresholds that decide when to answer and when to stay silent.
 
     The defaults were chosen on knowledge/eval/faq_tune.jsonl (see docs/quality.md); precision first.
     """
 
-    min_score: float = Field(0.80, ge=0.0, le=1.0)
-    min_margin: float = Field(0.02, ge=0.0, le=1.0)
+    # Candidates are ranked by (1 - lexical_weight) * dense + lexical_weight * lexical.
     lexical_weight: float = Field(0.35, ge=0.0, le=1.0)
+    # Logistic model over DecisionFeatures (cohost/engine.py); answer when confidence >= min_confidence.
+    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    bias: float = DEFAULT_BIAS
+    min_confidence: float = Field(0.66, ge=0.0, le=1.0)
+
+    @field_validator("weights")
+    @classmethod
+    def _known_features(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(FEATURE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown feature(s) {unknown}; known: {list(FEATURE_NAMES)}")
+        return v
     top_k: int = Field(24, ge=1, le=512)
     cache_size: int = Field(4096, ge=0)
 

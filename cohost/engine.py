@@ -11,6 +11,7 @@ The engine is synchronous and thread-safe; on an event loop call it through asyn
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Config
+from .config import FEATURE_NAMES, Config, RetrievalConfig
 from .dialog.compose import compose_reply
 from .knowledge.catalog import Catalog
 from .knowledge.entries import Entry, catalog_entries
@@ -32,7 +33,32 @@ from .understand.intent import IntentClassifier, IntentResult, train_from_seed
 from .understand.normalize import Normalizer
 from .understand.products import ProductResolver, Resolution
 
-ANSWERABLE_INTENTS = frozenset({"question"})
+
+
+@dataclass(frozen=True)
+class DecisionFeatures:
+    """Evidence about the best candidate; a logistic model over it gives the confidence to answer.
+
+    All features are independent of any one catalog, so weights fitted on one shop's labelled cases
+    carry over to another (benchmarks/calibrate.py fits them; config holds them).
+    """
+
+    dense: float            # cosine of the best key
+    lexical: float          # share of the question's content characters the entry states
+    margin: float           # dense lead over the best entry that would say something else
+    term_coverage: float    # share of content words the entry states verbatim
+    unknown_terms: float    # content words the whole catalog never mentions
+    p_question: float       # intent classifier's probability of "question"
+    no_product: float       # 1 when no product was named or on stage (all products compete)
+
+    NAMES = FEATURE_NAMES
+
+    def vector(self) -> list[float]:
+        return [getattr(self, n) for n in self.NAMES]
+
+    def confidence(self, cfg: RetrievalConfig) -> float:
+        z = cfg.bias + sum(cfg.weights.get(n, 0.0) * v for n, v in zip(self.NAMES, self.vector(), strict=True))
+        return 1.0 / (1.0 + math.exp(-z))
 
 
 @dataclass(frozen=True)
@@ -65,6 +91,7 @@ class Decision:
     score: float = 0.0
     reply: str | None = None
     candidates: tuple[Candidate, ...] = field(default=(), repr=False)
+    features: DecisionFeatures | None = field(default=None, repr=False)
     cached: bool = False
 
     @property
@@ -89,6 +116,7 @@ class AnswerEngine:
         self._evidence = {e.id: self.normalizer(e.evidence) for e in self.entries}
         self._evidence_grams = {k: grams(v) for k, v in self._evidence.items()}
         self._catalog_text = " ".join(self._evidence.values())
+        self._catalog_grams = grams(self._catalog_text)
         self._products = {p.id: p for p in catalog.products}
         self.intent = intent or train_from_seed(config.resolve(config.intent.seed), self.normalizer,
                                                 self.embedder.embed_queries)
@@ -143,8 +171,9 @@ class AnswerEngine:
 
     def _decide(self, raw: str, norm: str, res: Resolution, vec: np.ndarray, intent: IntentResult) -> Decision:
         base = Decision(raw, norm, intent, res.product_id, res.how, False, "")
-        if intent.label not in ANSWERABLE_INTENTS:
-            return replace(base, reason=f"intent is {intent.label}")
+        # Spam (ads, abuse, attempts to instruct the bot) is never answered, however well it matches.
+        if intent.label == "spam":
+            return replace(base, reason="intent is spam")
         if res.how == "ambiguous":
             return replace(base, reason="names more than one product")
         if res.product_id is not None and res.product_id not in self._products:
@@ -154,35 +183,47 @@ class AnswerEngine:
         hits = self.index.search(vec, scope, cfg.top_k)
         if not hits:
             return replace(base, reason="nothing in the catalog to match")
-        terms = [t for t in content_tokens(res.rest)]
-        qgrams = grams("".join(terms)) if terms else set()
+        terms = [t for t in content_tokens(res.rest) if len(t) >= 2]
+        qgrams = grams("".join(content_tokens(res.rest)))
         scored = []
         for h in hits:
-            eg = self._evidence_grams[h.entry.id]
-            lexical = len(qgrams & eg) / len(qgrams) if qgrams else 0.0
+            lexical = len(qgrams & self._evidence_grams[h.entry.id]) / len(qgrams) if qgrams else 0.0
             score = (1 - cfg.lexical_weight) * h.dense + cfg.lexical_weight * lexical
             scored.append(Candidate(h.entry.id, h.dense, lexical, score))
         scored.sort(key=lambda c: -c.score)
-        by_id = {e.id: e for e in (h.entry for h in hits)}
+        by_id = {h.entry.id: h.entry for h in hits}
         top = scored[0]
         entry = by_id[top.entry_id]
         # The runner-up that would say something different: same-answer duplicates do not compete.
         rival = next((c for c in scored[1:] if by_id[c.entry_id].answer != entry.answer), None)
-        margin = top.score - rival.score if rival else 1.0
-        decided = replace(base, entry=entry, score=top.score, candidates=tuple(scored[:5]))
-        if top.score < cfg.min_score:
-            return replace(decided, reason=f"best match too weak ({top.score:.3f} < {cfg.min_score})")
-        if margin < cfg.min_margin:
-            return replace(decided, reason=f"ambiguous: {top.entry_id} vs {rival.entry_id if rival else '-'} "
-                                           f"(margin {margin:.3f})")
         evidence = self._evidence[entry.id]
-        missing = [t for t in terms if len(t) >= 2 and not term_covered(t, evidence)]
-        unknown = [t for t in missing if t not in self._catalog_text]
-        if unknown:
-            return replace(decided, reason=f"asks about {'/'.join(unknown)}, which the catalog does not state")
-        if missing:
-            return replace(decided, reason=f"the best answer does not mention {'/'.join(missing)}")
-        return replace(decided, answered=True, reason="matched", product_id=entry.product_id or res.product_id)
+        missing = [t for t in terms if not term_covered(t, evidence)]
+        unknown = [t for t in missing if not self._known_to_catalog(t)]
+        feats = DecisionFeatures(
+            dense=top.dense, lexical=top.lexical,
+            margin=top.dense - rival.dense if rival else 0.1,
+            term_coverage=1.0 - len(missing) / len(terms) if terms else 1.0,
+            unknown_terms=float(len(unknown)), p_question=intent.probs.get("question", 0.0),
+            no_product=1.0 if scope == ALL else 0.0)
+        confidence = feats.confidence(cfg)
+        decided = replace(base, entry=entry, score=confidence, candidates=tuple(scored[:5]), features=feats)
+        if confidence < cfg.min_confidence:
+            why = f"not confident ({confidence:.2f} < {cfg.min_confidence}) in {entry.id}"
+            if unknown:
+                why += f"; asks about {'/'.join(unknown)}, which the catalog does not state"
+            elif missing:
+                why += f"; the answer does not mention {'/'.join(missing)}"
+            elif rival and feats.margin < 0.02:
+                why += f"; close to {rival.entry_id}"
+            return replace(decided, reason=why)
+        return replace(decided, answered=True, reason=f"matched ({confidence:.2f})",
+                       product_id=entry.product_id or res.product_id)
+
+    def _known_to_catalog(self, term: str) -> bool:
+        """Whether any two-character piece of the term appears anywhere in the catalog."""
+        if term.isascii():
+            return term in self._catalog_text
+        return any(term[i:i + 2] in self._catalog_grams for i in range(len(term) - 1))
 
     def _personalise(self, decision: Decision, m: Message) -> Decision:
         if not decision.answered or decision.entry is None:

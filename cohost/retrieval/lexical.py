@@ -11,6 +11,8 @@ import re
 
 import jieba
 
+jieba.setLogLevel(60)
+
 # Question frames and chat filler: words that say how something is asked, not what is asked about.
 FUNCTION_WORDS = frozenset("""
 吗 呢 吧 啊 呀 哦 嘛 哈 噢 么 的 地 得 了 着 过 是 不 没 有 没有 有没有 多少 什么 啥 怎么 怎么样 咋 咋样 如何 哪 哪个 哪里 哪些
@@ -19,11 +21,14 @@ FUNCTION_WORDS = frozenset("""
 在 和 跟 与 或 或者 还是 呗 呐 嗯 额 诶 哎 耶 给 让 把 被 对 从 到 吗吗 呀呀 得 多 几 一 上 些 点 一点 儿 么样 咱 咱们 人 啦 喔 滴
 """.split())
 _TOKEN_OK = re.compile(r"[\u4e00-\u9fffa-z0-9]")
+# "一支", "两件", "那瓶", "几个": quantities and pointers say how many or which one, not what about.
+_QUANTITY = re.compile(r"^[这那哪几每一二两三四五六七八九十百千万\d.]+[个件支瓶条双套袋盒包只块张台把罐份次天周月年号]?$")
 
 
 def content_tokens(text: str) -> list[str]:
     """The words of a question that name what is asked about."""
-    return [t for t in jieba.lcut(text) if t not in FUNCTION_WORDS and _TOKEN_OK.search(t)]
+    return [t for t in jieba.lcut(text)
+            if t not in FUNCTION_WORDS and _TOKEN_OK.search(t) and not _QUANTITY.match(t)]
 
 
 def grams(text: str) -> set[str]:
