@@ -33,6 +33,8 @@ from .understand.intent import IntentClassifier, IntentResult, train_from_seed
 from .understand.normalize import Normalizer
 from .understand.products import ProductResolver, Resolution
 
+# Below this probability of "question", a message the classifier labels otherwise is not answered.
+QUESTION_FLOOR = 0.05
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,10 @@ class AnswerEngine:
         self.embedder.save()
         self._cache: OrderedDict[tuple[str, str | None], Decision] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # The first call pays for lazy initialisation in jieba, sklearn and the encoder; pay it now,
+        # not on the first viewer's question.
+        self.answer(Message("这个多少钱", None, None))
+        self.clear_cache()
 
     @classmethod
     def from_config(cls, config: Config, catalog: Catalog | None = None) -> AnswerEngine:
@@ -172,8 +178,11 @@ class AnswerEngine:
     def _decide(self, raw: str, norm: str, res: Resolution, vec: np.ndarray, intent: IntentResult) -> Decision:
         base = Decision(raw, norm, intent, res.product_id, res.how, False, "")
         # Spam (ads, abuse, attempts to instruct the bot) is never answered, however well it matches.
-        if intent.label == "spam":
-            return replace(base, reason="intent is spam")
+        # Other non-questions ("拍了", "主播好美") are answered only when the classifier also sees a
+        # real chance of a question in them ("收到坏的怎么办" is a complaint that an FAQ answers).
+        p_question = intent.probs.get("question", 0.0)
+        if intent.label == "spam" or (intent.label != "question" and p_question < QUESTION_FLOOR):
+            return replace(base, reason=f"intent is {intent.label}")
         if res.how == "ambiguous":
             return replace(base, reason="names more than one product")
         if res.product_id is not None and res.product_id not in self._products:

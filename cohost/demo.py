@@ -1,0 +1,45 @@
+"""`cohost demo`: the answer engine on sample danmaku from the sample catalog, in the terminal.
+
+The events use the ingest format of the live room (a "product" event puts a product on stage, "chat"
+events are danmaku), so the same file can later be replayed into a real room.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from .config import project_root
+from .engine import AnswerEngine, Message
+
+DEMO_EVENTS = project_root() / "knowledge" / "demo" / "terminal.jsonl"
+
+
+def run_terminal_demo(engine: AnswerEngine) -> int:
+    shop = engine.catalog.shop.name
+    print(f"cohost demo — {shop}: {len(engine.catalog.products)} products, {engine.catalog.faq_count()} FAQs "
+          f"({engine.embedder.name})\n")
+    on_stage: str | None = None
+    for line in DEMO_EVENTS.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        event = json.loads(line)
+        if event["type"] == "product":
+            on_stage = event["product_id"]
+            product = engine.catalog.product(on_stage)
+            name = product.name if product else on_stage
+            print(f"── 上架: {name} ({on_stage}) ──")
+            continue
+        if event["type"] != "chat":
+            continue
+        user = event["user"]["name"]
+        t0 = time.perf_counter()
+        d = engine.answer(Message(event["text"], user=user, on_stage=on_stage))
+        ms = (time.perf_counter() - t0) * 1000
+        print(f"[{user}] {event['text']}")
+        if d.reply:
+            print(f"   💬 {d.reply}    ({d.entry.id if d.entry else ''}, {ms:.1f} ms)")
+        else:
+            print(f"   ·  silent — {d.intent.label}: {d.reason}    ({ms:.1f} ms)")
+    print("\nTry your own: .venv/bin/cohost ask --on-stage dress '有大码吗'")
+    return 0
