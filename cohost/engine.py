@@ -33,6 +33,9 @@ from .understand.intent import IntentClassifier, IntentResult, train_from_seed
 from .understand.normalize import Normalizer
 from .understand.products import ProductResolver, Resolution
 
+# Dense and ranking gaps below which two different answers count as a tie.
+TIE = 0.005
+TIE_ACROSS_PRODUCTS = 0.02
 # Below this probability of "question", a message the classifier labels otherwise is not answered.
 QUESTION_FLOOR = 0.05
 
@@ -216,6 +219,12 @@ class AnswerEngine:
             no_product=1.0 if scope == ALL else 0.0)
         confidence = feats.confidence(cfg)
         decided = replace(base, entry=entry, score=confidence, candidates=tuple(scored[:5]), features=feats)
+        # A tie between answers that differ is never broken by chance. With no product in context,
+        # the same question about two products ("多少钱") is a tie even at a small distance.
+        tie = TIE_ACROSS_PRODUCTS if (scope == ALL and rival and by_id[rival.entry_id].product_id
+                                      != entry.product_id) else TIE
+        if rival is not None and top.dense - rival.dense < tie and top.score - rival.score < tie:
+            return replace(decided, reason=f"ambiguous: {entry.id} and {rival.entry_id} match equally well")
         if confidence < cfg.min_confidence:
             why = f"not confident ({confidence:.2f} < {cfg.min_confidence}) in {entry.id}"
             if unknown:

@@ -20,6 +20,12 @@ def _fit(text: str, limit: int) -> str:
     ends = [m.end() for m in _CLAUSE_END.finditer(cut)]
     if ends and ends[-1] >= limit // 2:
         return cut[: ends[-1]].rstrip("，,;；") + ("" if cut[ends[-1] - 1] in "。！？!?" else "…")
+    # A hard cut must not leave half a number ("12999元" read as "1…"): back off out of the digits.
+    if cut and text[len(cut)].isdigit() and cut[-1].isdigit():
+        stripped = cut.rstrip("0123456789.")
+        if ends and len(stripped) < ends[-1]:
+            return cut[: ends[-1]].rstrip("，,;；") + "…"
+        cut = stripped
     return cut + "…"
 
 

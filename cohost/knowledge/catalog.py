@@ -57,7 +57,9 @@ class Product(_Model):
     def price_text(self) -> str | None:
         if self.price is None:
             return None
-        return f"{self.price:g}"
+        # Never round or use e-notation: a price said in public must be exactly the catalog's.
+        text = f"{self.price:.2f}".rstrip("0").rstrip(".")
+        return text
 
 
 class Shop(_Model):
@@ -82,7 +84,7 @@ class Catalog(_Model):
         known = {p.id for p in self.products}
         for i, (pid, _faq) in enumerate(rows):
             if pid and pid not in known:
-                problems.append(Problem(source, f"row {i + 2}", "product_id", f"unknown product '{pid}'"))
+                problems.append(Problem(source, f"FAQ {i + 1}", "product_id", f"unknown product '{pid}'"))
         if problems:
             raise CatalogError(problems)
         incoming = {faq.id for _, faq in rows}
@@ -108,48 +110,58 @@ def _loc(loc: tuple[Any, ...]) -> tuple[str, str | None]:
 
 
 def validate_catalog(data: Any, source: str) -> Catalog:
-    """Validate a parsed document into a Catalog, collecting every problem."""
+    """Validate a parsed document into a Catalog, collecting every problem (schema and cross-checks)."""
     if not isinstance(data, dict):
         raise CatalogError([Problem(source, "(top level)", None, "expected a mapping with 'shop' and 'products'")])
+    problems = _cross_check(data, source)
     try:
         catalog = Catalog.model_validate(data)
     except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            where, field = _loc(err["loc"])
-            problems.append(Problem(source, where, field, err["msg"]))
-        raise CatalogError(problems) from None
-    problems = _cross_check(catalog, source)
+        problems = [Problem(source, *_loc(err["loc"]), err["msg"]) for err in e.errors()] + problems
     if problems:
         raise CatalogError(problems)
     return catalog
 
 
-def _cross_check(catalog: Catalog, source: str) -> list[Problem]:
+def _as_list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
+
+
+def _cross_check(data: dict[str, Any], source: str) -> list[Problem]:
+    """Uniqueness of product ids, links and FAQ ids, checked on the raw document so that these problems
+    are reported together with schema errors."""
     problems: list[Problem] = []
-    product_ids: dict[str, int] = {}
-    links: dict[int, str] = {}
-    faq_ids: dict[str, str] = {}
+    product_ids: set[Any] = set()
+    links: dict[Any, Any] = {}
+    faq_ids: dict[Any, str] = {}
 
-    def check_faqs(faqs: tuple[FAQ, ...], prefix: str) -> None:
-        for j, faq in enumerate(faqs):
+    def check_faqs(faqs: Any, prefix: str) -> None:
+        for j, faq in enumerate(_as_list(faqs)):
+            fid = faq.get("id") if isinstance(faq, dict) else None
+            if not isinstance(fid, str):
+                continue
             where = f"{prefix}.faqs[{j}]"
-            if faq.id in faq_ids:
-                problems.append(Problem(source, where, "id", f"duplicate FAQ id '{faq.id}' (first at {faq_ids[faq.id]})"))
+            if fid in faq_ids:
+                problems.append(Problem(source, where, "id", f"duplicate FAQ id '{fid}' (first at {faq_ids[fid]})"))
             else:
-                faq_ids[faq.id] = where
+                faq_ids[fid] = where
 
-    check_faqs(catalog.shop.faqs, "shop")
-    for i, p in enumerate(catalog.products):
+    shop = data.get("shop")
+    check_faqs(shop.get("faqs") if isinstance(shop, dict) else None, "shop")
+    for i, p in enumerate(_as_list(data.get("products"))):
+        if not isinstance(p, dict):
+            continue
         where = f"products[{i}]"
-        if p.id in product_ids:
-            problems.append(Problem(source, where, "id", f"duplicate product id '{p.id}'"))
-        product_ids.setdefault(p.id, i)
-        if p.link is not None:
-            if p.link in links:
-                problems.append(Problem(source, where, "link", f"link {p.link} is already used by '{links[p.link]}'"))
-            links.setdefault(p.link, p.id)
-        check_faqs(p.faqs, where)
+        pid, link = p.get("id"), p.get("link")
+        if isinstance(pid, str):
+            if pid in product_ids:
+                problems.append(Problem(source, where, "id", f"duplicate product id '{pid}'"))
+            product_ids.add(pid)
+        if isinstance(link, int) and not isinstance(link, bool):
+            if link in links:
+                problems.append(Problem(source, where, "link", f"link {link} is already used by '{links[link]}'"))
+            links.setdefault(link, pid)
+        check_faqs(p.get("faqs"), where)
     return problems
 
 
@@ -192,17 +204,19 @@ def load_catalog(path: str | Path, faqs_csv: str | Path | None = None) -> Catalo
     catalog = parse_catalog(decode_text(_read_bytes(path), str(path)), "json" if suffix == ".json" else "yaml",
                             str(path))
     if faqs_csv is not None:
-        catalog = catalog.with_faqs(load_faq_csv(faqs_csv), source=str(faqs_csv))
+        rows = load_faq_csv(faqs_csv, known_products={p.id for p in catalog.products})
+        catalog = catalog.with_faqs(rows, source=str(faqs_csv))
     return catalog
 
 
-def load_faq_csv(path: str | Path) -> list[tuple[str | None, FAQ]]:
+def load_faq_csv(path: str | Path, known_products: set[str] | None = None) -> list[tuple[str | None, FAQ]]:
     """Load FAQ rows from CSV with the header product_id,id,question,answer,variants."""
     path = Path(path)
-    return parse_faq_csv(decode_text(_read_bytes(path), str(path)), str(path))
+    return parse_faq_csv(decode_text(_read_bytes(path), str(path)), str(path), known_products)
 
 
-def parse_faq_csv(text: str, source: str) -> list[tuple[str | None, FAQ]]:
+def parse_faq_csv(text: str, source: str, known_products: set[str] | None = None) -> list[tuple[str | None, FAQ]]:
+    """Parse FAQ CSV rows. With known_products, an unknown product_id is reported at its row."""
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -233,6 +247,9 @@ def parse_faq_csv(text: str, source: str) -> list[tuple[str | None, FAQ]]:
             continue
         if fid in seen:
             problems.append(Problem(source, f"row {n}", "id", f"duplicate FAQ id '{fid}' (first in row {seen[fid]})"))
+            continue
+        if pid and known_products is not None and pid not in known_products:
+            problems.append(Problem(source, f"row {n}", "product_id", f"unknown product '{pid}'"))
             continue
         seen[fid] = n
         rows.append((pid or None, faq))

@@ -17,12 +17,12 @@ EntryKind = Literal["faq", "price", "spec"]
 
 # How viewers ask for a number in a unit: a spec value "1500W" is also the answer to "多少瓦".
 _UNIT_QUESTIONS = {
-    r"\d\s*(w|瓦)\b": ["多少瓦", "功率多大"],
+    r"\d\s*(w|瓦)(?![a-z])": ["多少瓦", "功率多大"],
     r"\d\s*(mah|毫安)": ["多少毫安", "容量多大"],
     r"\d\s*(ml|毫升)": ["多少毫升", "能装多少"],
-    r"\d\s*(l|升)\b": ["几升", "多大容量"],
+    r"\d\s*(l|升)(?![a-z])": ["几升", "多大容量"],
     r"\d\s*(kg|公斤|斤)": ["多重", "几斤"],
-    r"\d\s*(g|克)\b": ["多少克", "多重"],
+    r"\d\s*(g|克)(?![a-z])": ["多少克", "多重"],
     r"\d\s*(cm|厘米|mm|毫米)": ["多大尺寸", "多长"],
     r"\d\s*(个月|天|年)": ["多久", "能放多久"],
 }

@@ -76,7 +76,7 @@ class IntentClassifier:
         self._vec = vectorizer
         self._model = model
         self._embed_weight = embed_weight
-        self._labels: list[Intent] = list(model.classes_)
+        self._labels: list[Intent] = [str(c) for c in model.classes_]  # type: ignore[misc]
 
     @classmethod
     def train(cls, texts: Sequence[str], raw: Sequence[str], labels: Sequence[Intent], embeddings: np.ndarray,

@@ -14,16 +14,23 @@ _NUM = r"\d{1,4}|[零一二两三四五六七八九十百]{1,4}"
 # "3号", "3号链接", "三号", "链接3", "#3"; a number followed by 码 or 米 is a size, not a link.
 _LINK_PATTERNS = [
     re.compile(rf"(?<![\d.])({_NUM})\s*号(?!码)\s*(?:链接|宝贝|商品)?"),
-    re.compile(rf"(?:链接|宝贝)\s*({_NUM})(?!\s*[码米])"),
+    # The lookahead must see the whole number: "链接37码" is size 37, not link 3 followed by "7码".
+    re.compile(rf"(?:链接|宝贝)\s*({_NUM})(?![\d零一二两三四五六七八九十百])(?!\s*[码米])"),
     re.compile(r"#\s*(\d{1,4})"),
 ]
 
 
+_CN_NUMERAL = re.compile(r"^(?:([一二两三四五六七八九])百)?零?(?:([一二两三四五六七八九])?(十))?([一二两三四五六七八九])?$")
+
+
 def chinese_number(text: str) -> int | None:
-    """Parse 3, 三, 十二, 二十, 一百零五. Returns None for anything else."""
+    """Parse 3, 三, 十二, 二十, 一百零五. Returns None for anything else, including "一二" or "十十"."""
     if text.isdigit():
         return int(text)
-    if not text or any(c not in _CN_DIGITS and c not in "十百" for c in text):
+    if text in ("零", "〇"):
+        return 0
+    m = _CN_NUMERAL.match(text)
+    if not text or not m or not any(m.groups()):
         return None
     total, current = 0, 0
     for c in text:
@@ -54,16 +61,22 @@ class Resolution:
 class ProductResolver:
     def __init__(self, catalog: Catalog):
         self._by_link = {p.link: p.id for p in catalog.products if p.link is not None}
+        # Everything a product's own entry says, to tell "有礼盒吗" about the lipstick on stage (whose FAQ
+        # talks of a gift box) from a mention of the nut gift box (坚果礼盒).
+        self._own_text = {p.id: " ".join([p.name, *p.aliases, *p.specs, *p.specs.values(),
+                                          *(f"{f.question} {' '.join(f.variants)} {f.answer}" for f in p.faqs)]).lower()
+                          for p in catalog.products}
         surfaces: dict[str, set[str]] = {}
         for p in catalog.products:
             names = [p.name.lower(), *(a.lower() for a in p.aliases)]
             for n in names:
                 surfaces.setdefault(n, set()).add(p.id)
-            # Viewers shorten names: "法式碎花连衣裙" is also "碎花" or "连衣裙" when no other product says so.
+            # Viewers shorten names to the head noun, which ends a Chinese noun phrase: "法式碎花连衣裙" is
+            # also "连衣裙", "家用空气炸锅" is "炸锅", when no other product ends the same way.
             for n in names:
-                for tok in jieba.lcut(n):
-                    if len(tok) >= 2:
-                        surfaces.setdefault(tok, set()).add(p.id)
+                tokens = jieba.lcut(n)
+                if len(tokens) > 1 and len(tokens[-1]) >= 2:
+                    surfaces.setdefault(tokens[-1], set()).add(p.id)
         self._surfaces = sorted(((s, next(iter(ids))) for s, ids in surfaces.items() if len(ids) == 1),
                                 key=lambda x: -len(x[0]))
 
@@ -85,7 +98,8 @@ class ProductResolver:
             start = text.find(surface)
             while start != -1:
                 end = start + len(surface)
-                if not any(taken[start:end]):
+                stage_says_it = on_stage is not None and pid != on_stage and surface in self._own_text.get(on_stage, "")
+                if not any(taken[start:end]) and not stage_says_it:
                     found[pid] = None
                     spans.append((start, end))
                     taken[start:end] = [True] * (end - start)
