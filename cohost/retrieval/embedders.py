@@ -93,7 +93,8 @@ class SentenceTransformerEmbedder:
                              "pip install 'cohost[st]'") from e
         torch.set_num_threads(threads)
         self._model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
-        dim = self._model.get_sentence_embedding_dimension()
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dim = get_dim()
         self.dim = int(dim) if dim else int(self._model.encode(["x"]).shape[1])
         self.name = f"st-{os.path.basename(os.path.normpath(model_path))}"
         self._lock = threading.Lock()

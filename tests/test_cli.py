@@ -1,0 +1,132 @@
+"""The `cohost` command line as catalog owners run it: real subprocesses, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+def cohost(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
+    cfg = cache / "config.yaml"
+    if not cfg.exists():
+        cfg.write_text(f"cache_dir: {cache}\n", encoding="utf-8")
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, "-m", "cohost", "--config", str(cfg), *args], cwd=ROOT,
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_eval_faq_writes_one_line_per_case(tmp_path, cache_dir):
+    """Each case gets {id, answered, faq_id, product_id, reply, latency_ms}; extra case keys are ignored."""
+    cases = tmp_path / "cases.jsonl"
+    rows = [{"id": "a", "text": "3号多少钱", "on_stage": None, "note": "ignored"},
+            {"id": "b", "text": "有口袋吗", "on_stage": "dress"},
+            {"id": "c", "text": "包油吗"}]
+    cases.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    r = cohost("eval", "faq", "--catalog", str(ROOT / "knowledge/shop.yaml"), "--cases", str(cases),
+               "--output", str(out), cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    assert "3 cases" in r.stdout
+    got = read_jsonl(out)
+    assert [g["id"] for g in got] == ["a", "b", "c"]
+    for g in got:
+        assert set(g) == {"id", "answered", "faq_id", "product_id", "reply", "latency_ms"}
+        assert isinstance(g["latency_ms"], float)
+    a, b, c = got
+    assert a["answered"] and a["faq_id"] == "kids_shoes.price" and a["product_id"] == "kids_shoes"
+    assert "129" in a["reply"]
+    assert not b["answered"] and b["faq_id"] is None and b["reply"] is None
+    assert c["answered"] and c["faq_id"] == "ship_free" and c["product_id"] is None
+
+
+def test_eval_faq_reports_precision_on_labelled_cases(tmp_path, cache_dir):
+    """On the shipped held-out cases the engine is precise and abstains on what the catalog does not say."""
+    out = tmp_path / "test.jsonl"
+    r = cohost("eval", "faq", "--catalog", str(ROOT / "knowledge/shop.yaml"),
+               "--cases", str(ROOT / "knowledge/eval/faq_test.jsonl"), "--output", str(out), cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    cases = read_jsonl(ROOT / "knowledge/eval/faq_test.jsonl")
+    got = {g["id"]: g for g in read_jsonl(out)}
+    answered = [c for c in cases if got[c["id"]]["answered"]]
+    correct = [c for c in answered if got[c["id"]]["faq_id"] == c["expect_faq"]]
+    unanswerable = [c for c in cases if c["expect_faq"] is None]
+    silent = [c for c in unanswerable if not got[c["id"]]["answered"]]
+    assert len(answered) >= 20
+    assert len(correct) / len(answered) >= 0.9
+    assert len(silent) / len(unanswerable) >= 0.9
+    assert "precision" in r.stdout
+
+
+def test_eval_intent_on_the_dev_set(tmp_path, cache_dir):
+    """Intent labels come from the seven classes and macro-F1 on the held-out dev set stays high."""
+    out = tmp_path / "intent.jsonl"
+    r = cohost("eval", "intent", "--cases", str(ROOT / "knowledge/intent/dev.jsonl"), "--output", str(out),
+               cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    from cohost.evaluation import score_intent
+
+    got = read_jsonl(out)
+    assert all(set(g) == {"id", "intent", "latency_ms"} for g in got)
+    score = score_intent(read_jsonl(ROOT / "knowledge/intent/dev.jsonl"), got)
+    assert score["macro_f1"] >= 0.85, score
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"id": "a", "text": "x"}\nnot json\n', "line 2: not JSON"),
+    ('{"id": "a"}\n', "missing key 'text'"),
+    ('["a"]\n', "expected a JSON object"),
+])
+def test_eval_rejects_bad_case_files_clearly(tmp_path, cache_dir, content, message):
+    """A malformed cases file is an error naming the line, with no output written."""
+    cases = tmp_path / "bad.jsonl"
+    cases.write_text(content, encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    r = cohost("eval", "faq", "--catalog", str(ROOT / "knowledge/shop.yaml"), "--cases", str(cases),
+               "--output", str(out), cache=cache_dir)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert not out.exists()
+
+
+def test_eval_rejects_an_invalid_catalog(tmp_path, cache_dir):
+    """An invalid catalog fails with the file, path and field; nothing is evaluated."""
+    bad = tmp_path / "shop.yaml"
+    bad.write_text("shop: {name: x}\nproducts:\n  - {id: Bad!, name: y}\n", encoding="utf-8")
+    cases = tmp_path / "c.jsonl"
+    cases.write_text('{"id": "a", "text": "多少钱"}\n', encoding="utf-8")
+    r = cohost("eval", "faq", "--catalog", str(bad), "--cases", str(cases), "--output", str(tmp_path / "o"),
+               cache=cache_dir)
+    assert r.returncode == 2
+    assert "products[0].id" in r.stderr and str(bad) in r.stderr
+
+
+def test_bench_retrieval_json(cache_dir):
+    """`cohost bench retrieval --json` prints one JSON object with the contracted figures."""
+    r = cohost("bench", "retrieval", "--json", "-n", "40", "--batch", "8", cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    for key in ("bare_p50_ms", "bare_p95_ms", "full_p50_ms", "full_p95_ms", "batch_msgs_per_s"):
+        assert isinstance(report[key], float) and report[key] > 0
+    assert report["bare_p50_ms"] <= report["bare_p95_ms"]
+    assert report["cached_p50_ms"] < report["full_p50_ms"]
+
+
+def test_demo_answers_sample_questions(cache_dir):
+    """`cohost demo` prints replies from the sample catalog and stays silent on spam."""
+    r = cohost("demo", cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    assert "@桃子" in r.stdout and "159元" in r.stdout
+    assert "spam" in r.stdout

