@@ -18,7 +18,6 @@ from sklearn.linear_model import LogisticRegression
 from cohost.config import FEATURE_NAMES, load_config
 from cohost.engine import AnswerEngine, Message
 
-
 EXPECTED_SIGN = {"dense": 1, "lexical": 1, "margin": 1, "term_coverage": 1, "unknown_terms": -1,
                  "p_question": 1, "no_product": -1}
 

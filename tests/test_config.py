@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from cohost import config as config_mod
 from cohost.config import Config, load_config
@@ -121,7 +122,7 @@ def test_missing_explicit_config_raises_config_error(tmp_path):
 def test_config_is_frozen():
     """A loaded config cannot be changed at run time."""
     cfg = Config()
-    with pytest.raises(Exception):  # pydantic.ValidationError for frozen instances
+    with pytest.raises(ValidationError):
         cfg.reply.max_chars = 10  # type: ignore[misc]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cohost.config import Config, ReplyConfig
+from cohost.config import ReplyConfig
 from cohost.engine import AnswerEngine, Message
 from cohost.knowledge.catalog import validate_catalog
 

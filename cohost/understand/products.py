@@ -20,7 +20,8 @@ _LINK_PATTERNS = [
 ]
 
 
-_CN_NUMERAL = re.compile(r"^(?:([一二两三四五六七八九])百)?零?(?:([一二两三四五六七八九])?(十))?([一二两三四五六七八九])?$")
+_D = "[一二两三四五六七八九]"
+_CN_NUMERAL = re.compile(rf"^(?:({_D})百)?零?(?:({_D})?(十))?({_D})?$")
 
 
 def chinese_number(text: str) -> int | None:
