@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -167,6 +165,12 @@ class AnswerEngine:
                 results[i] = self._personalise(decision, messages[i])
         return [r for r in results if r is not None]
 
+    def classify_intent(self, text: str) -> IntentResult:
+        """Intent alone, on the same text and embedding the full path would use."""
+        norm = self.normalizer(text)
+        vec = self.embedder.inner.embed_queries([self.resolver.resolve(norm, None).rest])[0]
+        return self.intent.classify(norm, text, vec)
+
     def bare_search(self, text: str) -> None:
         """One encoder pass plus one faiss search: the floor that the full path is measured against."""
         vec = self.embedder.inner.embed_queries([text])
@@ -273,15 +277,3 @@ class AnswerEngine:
             while len(self._cache) > size:
                 self._cache.popitem(last=False)
 
-
-def default_engine(config_path: str | Path | None = None) -> AnswerEngine:
-    from .config import load_config
-
-    cfg = load_config(config_path)
-    return AnswerEngine.from_config(cfg)
-
-
-def timed(engine: AnswerEngine, message: Message) -> tuple[Decision, float]:
-    t0 = time.perf_counter()
-    d = engine.answer(message)
-    return d, (time.perf_counter() - t0) * 1000

@@ -62,9 +62,7 @@ def run_faq_cases(engine: AnswerEngine, cases: list[dict[str, Any]], *,
 def run_intent_cases(engine: AnswerEngine, cases: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for case in cases:
         t0 = time.perf_counter()
-        norm = engine.normalizer(case["text"])
-        vec = engine.embedder.inner.embed_queries([engine.resolver.resolve(norm, None).rest])[0]
-        result = engine.intent.classify(norm, case["text"], vec)
+        result = engine.classify_intent(case["text"])
         latency = (time.perf_counter() - t0) * 1000
         yield {"id": case["id"], "intent": result.label, "latency_ms": round(latency, 3)}
 
