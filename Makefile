@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: demo test bench eval install install-test clean
+.PHONY: demo test bench eval install install-test chromium clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,7 +26,12 @@ install-test: $(VENV)/.test
 demo: $(VENV)/.base
 	$(BIN)/cohost demo
 
-test: $(VENV)/.test
+# The overlay is tested in Debian's Chromium (Playwright drives it; it never downloads a browser).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "warning: could not install chromium; browser tests will be skipped"
+
+test: $(VENV)/.test chromium
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.base

@@ -89,9 +89,64 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_terminal_demo
+    import asyncio
 
-    return run_terminal_demo(_engine(args, args.catalog))
+    from .demo import run_live_demo, run_terminal_demo
+
+    engine = _engine(args, args.catalog)
+    if args.terminal:
+        return run_terminal_demo(engine)
+    return asyncio.run(run_live_demo(engine, speed=args.speed, port=args.port, room=args.room))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .live import serve_forever
+
+    engine = _engine(args, args.catalog)
+    return asyncio.run(serve_forever(engine, host=args.host, port=args.port))
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .config import load_config
+    from .sources.replay import ingest_url, load_recording, replay
+
+    cfg = load_config(args.config)
+    events = load_recording(Path(args.file))
+    host = args.host or cfg.server.host
+    port = args.port or cfg.server.port
+    url = ingest_url(host, port, args.room, os.environ.get(cfg.server.ingest_token_env))
+
+    def show(msg: dict) -> None:
+        if msg.get("type") == "reply":
+            print(f"💬 {msg['text']}   ({msg.get('faq_id')}, {msg.get('latency_ms')} ms)", flush=True)
+        else:
+            print(f"!! {msg.get('error')}", flush=True)
+
+    try:
+        result = asyncio.run(replay(url, events, speed=args.speed, on_message=show))
+    except OSError as e:
+        raise CohostError(f"cannot reach the server at {url}: {e}") from None
+    print(f"sent {result.sent} events, {len(result.replies)} replies, {len(result.errors)} errors")
+    return 0
+
+
+def cmd_bench_loop(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .bench_loop import bench_loop
+
+    engine = _engine(args, args.catalog)
+    report = asyncio.run(bench_loop(engine, rate=args.rate, duration_s=args.duration))
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for k, v in report.items():
+            print(f"{k:>26}: {v}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +178,27 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_bench_retrieval)
 
+    lp = bs.add_parser("loop", help="drive the live server over loopback websockets at a message rate")
+    lp.add_argument("--catalog")
+    lp.add_argument("--rate", type=float, default=200.0, help="messages per second")
+    lp.add_argument("--duration", type=float, default=10.0, help="seconds of traffic")
+    lp.add_argument("--json", action="store_true")
+    lp.set_defaults(func=cmd_bench_loop)
+
+    run = sub.add_parser("run", help="start the live server (ingest, overlay)")
+    run.add_argument("--catalog")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.set_defaults(func=cmd_run)
+
+    rp = sub.add_parser("replay", help="play a recorded session (JSON lines) into a room")
+    rp.add_argument("file")
+    rp.add_argument("--speed", type=float, default=1.0)
+    rp.add_argument("--room", default="default")
+    rp.add_argument("--host")
+    rp.add_argument("--port", type=int)
+    rp.set_defaults(func=cmd_replay)
+
     a = sub.add_parser("ask", help="answer questions typed on the command line or stdin")
     a.add_argument("text", nargs="*")
     a.add_argument("--catalog")
@@ -130,8 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--user", default="观众")
     a.set_defaults(func=cmd_ask)
 
-    d = sub.add_parser("demo", help="answer sample danmaku from the sample catalog")
+    d = sub.add_parser("demo", help="start the server, replay the demo recording into a room, print replies")
     d.add_argument("--catalog")
+    d.add_argument("--speed", type=float, default=5.0, help="replay speed (1.0 = real time; the recording is 17 min)")
+    d.add_argument("--port", type=int, default=None)
+    d.add_argument("--room", default="demo")
+    d.add_argument("--terminal", action="store_true", help="only answer a few sample danmaku, no server")
     d.set_defaults(func=cmd_demo)
     return p
 

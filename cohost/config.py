@@ -7,11 +7,12 @@ that names the key, not a silently ignored setting.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
@@ -67,6 +68,60 @@ class ReplyConfig(_Section):
     mention: bool = True
 
 
+class DialogConfig(_Section):
+    """The room's pace: deadlines, aggregation and chat limits."""
+
+    deadline_s: float = Field(6.0, gt=0, le=120)          # a reply later than this after the message is dropped
+    aggregate_window_s: float = Field(20.0, ge=0, le=600)  # repeats of an answered question are not re-answered
+    overlay_window_s: float = Field(120.0, gt=0, le=3600)  # how long a question counts on the overlay
+    min_interval_s: float = Field(2.0, ge=0, le=60)        # platform limit between two bot messages
+    user_cooldown_s: float = Field(30.0, ge=0, le=3600)    # at most one reply per viewer per cooldown
+    gifter_priority_s: float = Field(300.0, ge=0)          # viewers who gave a gift or ordered come first this long
+    max_pending: int = Field(200, ge=1, le=100_000)        # replies waiting for the limiter; the least valuable go
+    resume_after_speech_s: float = Field(1.5, ge=0, le=60)  # suggestions come back this long after the streamer stops
+    max_batch: int = Field(32, ge=1, le=512)               # messages decided in one encoder call
+
+
+class LLMConfig(_Section):
+    """The ``llm:`` section of config.yaml."""
+
+    enabled: bool = False
+    base_url: str = "http://127.0.0.1:11434/v1"
+    model: str = Field("qwen2.5:7b-instruct", min_length=1)
+    # Name of the environment variable that holds the key; the key itself never goes in config.yaml.
+    api_key_env: str = Field("COHOST_LLM_API_KEY", min_length=1)
+    # Deadline for the whole generation, request included.
+    timeout_s: float = Field(4.0, gt=0, le=300)
+    # Deadline for the first non-empty text delta, request included.
+    first_token_timeout_s: float = Field(2.0, gt=0, le=300)
+    max_tokens: int = Field(200, ge=1, le=32768)
+    temperature: float = Field(0.3, ge=0.0, le=2.0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"must be an http:// or https:// URL such as http://127.0.0.1:11434/v1, got {v!r}")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _first_token_within_deadline(self) -> LLMConfig:
+        if self.first_token_timeout_s > self.timeout_s:
+            raise ValueError(
+                f"first_token_timeout_s ({self.first_token_timeout_s}) is longer than timeout_s ({self.timeout_s})"
+            )
+        return self
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+    # Tokens come from the environment; when the variable is set, the endpoint requires ?token=.
+    ingest_token_env: str = "COHOST_INGEST_TOKEN"
+    overlay_token_env: str = "COHOST_OVERLAY_TOKEN"
+    max_connections_per_room: int = Field(64, ge=1)
+
+
 class Config(_Section):
     catalog: str = "knowledge/shop.yaml"
     cache_dir: str = ".cache/cohost"
@@ -74,6 +129,9 @@ class Config(_Section):
     retrieval: RetrievalConfig = RetrievalConfig()
     intent: IntentConfig = IntentConfig()
     reply: ReplyConfig = ReplyConfig()
+    dialog: DialogConfig = DialogConfig()
+    server: ServerConfig = ServerConfig()
+    llm: LLMConfig = LLMConfig()
 
     def resolve(self, path: str) -> Path:
         """Resolve a path from the config relative to the project root when it is not absolute."""

@@ -13,6 +13,29 @@ from .config import project_root
 from .engine import AnswerEngine, Message
 
 DEMO_EVENTS = project_root() / "knowledge" / "demo" / "terminal.jsonl"
+DEMO_SESSION = project_root() / "knowledge" / "demo" / "session.jsonl"
+
+
+async def run_live_demo(engine: AnswerEngine, *, speed: float, port: int | None, room: str) -> int:
+    """Start the server, replay the demo recording into a room, print each chat reply as it happens."""
+    from .live import live_server
+    from .sources.replay import ingest_url, load_recording, replay
+
+    events = load_recording(DEMO_SESSION)
+    async with live_server(engine, port=port) as (app, bound):
+        host = engine.config.server.host
+        print(f"cohost demo — {engine.catalog.shop.name}; replaying {len(events)} events at {speed}x")
+        print(f"overlay (open it in a browser or add it to OBS): http://{host}:{bound}/overlay?room={room}\n")
+
+        def show(msg: dict[str, object]) -> None:
+            if msg.get("type") == "reply":
+                print(f"💬 {msg['text']}    ({msg.get('faq_id')}, {msg.get('latency_ms')} ms)", flush=True)
+
+        result = await replay(ingest_url(host, bound, room), events, speed=speed, on_message=show)
+        stats = dict(app.state.hub.rooms[room].runner.room.stats)
+    print(f"\nsent {result.sent} events; {len(result.replies)} chat replies; outcomes: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(stats.items())))
+    return 0
 
 
 def run_terminal_demo(engine: AnswerEngine) -> int:

@@ -124,9 +124,19 @@ def test_bench_retrieval_json(cache_dir):
     assert report["cached_p50_ms"] < report["full_p50_ms"]
 
 
-def test_demo_answers_sample_questions(cache_dir):
-    """`cohost demo` prints replies from the sample catalog and stays silent on spam."""
-    r = cohost("demo", cache=cache_dir)
+def test_terminal_demo_answers_sample_questions(cache_dir):
+    """`cohost demo --terminal` prints replies from the sample catalog and stays silent on spam."""
+    r = cohost("demo", "--terminal", cache=cache_dir)
     assert r.returncode == 0, r.stderr
     assert "@桃子" in r.stdout and "159元" in r.stdout
     assert "spam" in r.stdout
+
+
+def test_live_demo_replays_the_recording_and_prints_replies(cache_dir):
+    """`cohost demo` starts the server, prints the overlay URL, replays the recording and prints chat replies."""
+    r = cohost("demo", "--speed", "60", "--port", "0", cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    assert "/overlay?room=demo" in r.stdout
+    replies = [line for line in r.stdout.splitlines() if line.startswith("💬 @")]
+    assert len(replies) >= 10
+    assert "dropped_deadline" in r.stdout or "answered" in r.stdout

@@ -1,0 +1,440 @@
+"""The dialog loop of one room, as a state machine on explicit time (no I/O, no sleeping).
+
+    admit(chat, now)                 → a WorkItem to decide (or None: stale on arrival)
+    on_decision(item, decision, now) → queue a chat reply / count a question on the overlay
+    on_event(event, now)             → product change, streamer speech, pause, gifts
+    tick(now)                        → the replies to send now, expirations, resumptions
+    snapshot(now)                    → what the teleprompter overlay shows
+
+The asyncio shell (runner.py) calls these and performs the returned actions. Because time is a
+parameter, the tests replay minutes of a room in microseconds, deterministically.
+
+Every admitted chat message ends in exactly one outcome counted in ``stats`` — answered, aggregated
+into another reply, dropped at its deadline, and so on — so no question is ever lost silently.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from rapidfuzz import fuzz
+
+from ..config import DialogConfig
+from ..engine import Decision
+from ..events import ChatEvent, ControlEvent, Event, ProductEvent, RoomEvent, SpeechEvent
+from ..knowledge.catalog import Catalog
+from .handle import HandleState, ReplyHandle
+from .limiter import ChatLimiter, UserCooldown
+
+# Priorities (lower first): paid messages and viewers who just gave a gift or bought; questions about
+# the product on stage; other questions.
+PAID, ON_STAGE, OTHER = 0, 1, 2
+NEAR_DUPLICATE = 85  # rapidfuzz ratio at which two unanswered questions count as the same on the overlay
+OUTCOMES = ("answered", "aggregated", "covered_by_recent", "dropped_deadline", "dropped_cooldown",
+            "dropped_overload", "dropped_stale", "unanswered_question", "not_a_question", "spam")
+
+
+@dataclass
+class WorkItem:
+    event: ChatEvent
+    received: float
+    ts: float
+    deadline: float
+
+
+@dataclass
+class Asker:
+    user_id: str
+    name: str
+    event_id: str
+    received: float
+    deadline: float
+    priority: int
+
+
+@dataclass
+class ReplyGroup:
+    """A pending chat reply: one catalog answer for everyone who asked it."""
+
+    entry_id: str
+    product_id: str | None
+    body: str
+    askers: list[Asker]
+    handle: ReplyHandle
+
+    @property
+    def priority(self) -> int:
+        return min(a.priority for a in self.askers)
+
+
+@dataclass
+class QuestionCluster:
+    key: str
+    text: str
+    product_id: str | None
+    answer: str | None
+    faq_id: str | None
+    first_seen: float
+    last_seen: float
+    times: list[float] = field(default_factory=list)
+    users: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SendChat:
+    text: str
+    in_reply_to: tuple[str, ...]
+    faq_id: str
+    latency_ms: float
+    handle: ReplyHandle
+
+
+@dataclass(frozen=True)
+class OverlayChanged:
+    pass
+
+
+@dataclass(frozen=True)
+class StartTalkingPoints:
+    handle: ReplyHandle
+    product_id: str
+    questions: tuple[str, ...]
+
+
+Action = SendChat | OverlayChanged | StartTalkingPoints
+
+
+class Room:
+    def __init__(self, name: str, catalog: Catalog, config: DialogConfig, *, max_chars: int):
+        self.name = name
+        self.catalog = catalog
+        self.config = config
+        self.limiter = ChatLimiter(config.min_interval_s, max_chars)
+        self.cooldown = UserCooldown(config.user_cooldown_s)
+        self.on_stage: str | None = None
+        self.paused_by: set[str] = set()      # "speech", "operator"
+        self.resume_at: float | None = None
+        self.groups: dict[str, ReplyGroup] = {}
+        self.recently_sent: dict[str, float] = {}
+        self.clusters: dict[str, QuestionCluster] = {}
+        self.talking_points: list[str] = []
+        self.talking_state = "idle"
+        self.talking_handle: ReplyHandle | None = None
+        self.gifters: dict[str, float] = {}
+        self.stats: Counter[str] = Counter()
+        self.cancel_latencies_ms: list[float] = []
+        self.decide_latencies_ms: deque[float] = deque(maxlen=100_000)
+        self.version = 0
+
+    # -- input --------------------------------------------------------------------------------------------
+
+    def admit(self, chat: ChatEvent, now: float) -> WorkItem | None:
+        """Accept a chat message for deciding. A message already past its deadline is never answered."""
+        self.stats["received"] += 1
+        ts = min(chat.ts, now) if chat.ts is not None else now  # a client clock ahead of ours is clamped
+        item = WorkItem(chat, now, ts, ts + self.config.deadline_s)
+        if now >= item.deadline:
+            self.stats["dropped_stale"] += 1
+            return None
+        return item
+
+    def on_decision(self, item: WorkItem, d: Decision, now: float) -> list[Action]:
+        chat = item.event
+        self.decide_latencies_ms.append((now - item.received) * 1000)
+        label = d.intent.label
+        if label == "spam":
+            self.stats["spam"] += 1
+            return []
+        if not d.answered:
+            if label in ("question", "complaint"):
+                self.stats["unanswered_question"] += 1
+                self._count_question(d, chat, now)
+                return [OverlayChanged()]
+            self.stats["not_a_question"] += 1
+            return []
+        assert d.entry is not None and d.reply is not None
+        changed = self._count_question(d, chat, now)
+        if now >= item.deadline:
+            self.stats["dropped_deadline"] += 1
+            return [OverlayChanged()] if changed else []
+        entry_id = d.entry.id
+        sent_at = self.recently_sent.get(entry_id)
+        if sent_at is not None and now - sent_at < self.config.aggregate_window_s:
+            self.stats["covered_by_recent"] += 1
+            return [OverlayChanged()] if changed else []
+        gifted = self.gifters.get(chat.user.id)
+        paid = chat.paid > 0 or (gifted is not None and now - gifted < self.config.gifter_priority_s)
+        priority = PAID if paid else ON_STAGE if d.product_id in (None, self.on_stage) else OTHER
+        asker = Asker(chat.user.id, chat.user.display, chat.id, item.received, item.deadline, priority)
+        group = self.groups.get(entry_id)
+        if group is None:
+            body = d.reply.split(" ", 1)[1] if d.reply.startswith("@") and " " in d.reply else d.reply
+            handle = ReplyHandle("chat", priority=priority, deadline=item.deadline, created=now,
+                                 product_id=d.product_id)
+            self.groups[entry_id] = ReplyGroup(entry_id, d.product_id, body, [asker], handle)
+            self._shed_overload(now)
+        else:
+            # A newer duplicate supersedes the pending reply: one reply, a fresh deadline, every asker.
+            group.askers.append(asker)
+            group.handle.interrupt("superseded by a newer duplicate", now)
+            group.handle = ReplyHandle("chat", priority=group.priority, deadline=max(a.deadline for a in group.askers),
+                                       created=now, product_id=group.product_id)
+        return [OverlayChanged()] if changed else []
+
+    def on_event(self, event: Event, now: float) -> list[Action]:
+        if isinstance(event, ProductEvent):
+            return self._change_product(event.product_id, now)
+        if isinstance(event, SpeechEvent):
+            return self._pause("speech", now) if event.state == "start" else self._resume_later("speech", now)
+        if isinstance(event, ControlEvent):
+            return self._pause("operator", now) if event.action == "pause" else self._resume("operator", now)
+        if isinstance(event, RoomEvent):
+            self.stats[f"event_{event.type}"] += 1
+            if event.user is not None and (event.type == "order" or (event.type == "gift" and event.value > 0)):
+                self.gifters[event.user.id] = now
+                if len(self.gifters) > 10_000:
+                    self.gifters = {u: t for u, t in self.gifters.items() if now - t < self.config.gifter_priority_s}
+        return []
+
+    def on_talking_points(self, handle: ReplyHandle, points: list[str], now: float) -> list[Action]:
+        """Generated talking points arrive; they are shown only if nobody withdrew them meanwhile."""
+        if handle is not self.talking_handle or handle.done():
+            return []
+        handle.complete()
+        self.talking_points = points
+        self.talking_state = "ready"
+        return [OverlayChanged()]
+
+    # -- time ---------------------------------------------------------------------------------------------
+
+    def tick(self, now: float) -> list[Action]:
+        actions: list[Action] = []
+        if self.resume_at is not None and now >= self.resume_at:
+            actions += self._resume("speech", now)
+        self._expire(now)
+        if not self.groups or not self.limiter.ready(now):
+            return actions
+        while self.groups:
+            group = min(self.groups.values(), key=lambda g: (g.priority, -len(g.askers), g.handle.deadline))
+            text, mentioned, unmentioned = self._compose(group, now)
+            if not mentioned:  # everyone in the group is cooling down
+                del self.groups[group.entry_id]
+                group.handle.interrupt("every asker is cooling down", now)
+                self.stats["dropped_cooldown"] += len(group.askers)
+                continue
+            why = self.limiter.check(text, now)
+            if why == "rate limit":
+                break
+            if why is not None:  # the very same message was just sent: these viewers have their answer
+                del self.groups[group.entry_id]
+                group.handle.interrupt(why, now)
+                self.stats["covered_by_recent"] += len(group.askers)
+                continue
+            del self.groups[group.entry_id]
+            group.handle.start()
+            group.handle.complete()
+            self.limiter.record(text, now)
+            self.recently_sent[group.entry_id] = now
+            for a in mentioned:
+                self.cooldown.record(a.user_id, now)
+            self.stats["answered"] += 1
+            self.stats["aggregated"] += len(mentioned) + len(unmentioned) - 1
+            self.stats["sent_messages"] += 1
+            first = min(a.received for a in mentioned)
+            actions.append(SendChat(text, tuple(a.event_id for a in mentioned + unmentioned), group.entry_id,
+                                    (now - first) * 1000, group.handle))
+            break
+        return actions
+
+    def next_wakeup(self) -> float | None:
+        """The earliest clock time at which tick() may have something to do."""
+        times = [g.handle.deadline for g in self.groups.values()]
+        if self.groups:
+            times.append(self.limiter.next_allowed())
+        if self.resume_at is not None:
+            times.append(self.resume_at)
+        return min(times) if times else None
+
+    # -- overlay ------------------------------------------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.paused_by)
+
+    def snapshot(self, now: float, limit: int = 8) -> dict[str, Any]:
+        window = self.config.overlay_window_s
+        questions = []
+        for c in self.clusters.values():
+            count = sum(1 for t in c.times if now - t <= window)
+            if count and (c.product_id is None or c.product_id == self.on_stage):
+                questions.append((count, c.last_seen, c))
+        questions.sort(key=lambda x: (-x[0], -x[1]))
+        reason = None
+        if "operator" in self.paused_by:
+            reason = "已手动暂停"
+        elif "speech" in self.paused_by:
+            reason = "主播正在讲解"
+        return {
+            "type": "state", "room": self.name, "paused": self.paused, "pause_reason": reason,
+            "product": self._product_card(),
+            "questions": [{"key": c.key, "text": c.text, "count": n, "users": c.users[-5:], "answer": c.answer,
+                           "faq_id": c.faq_id, "product_id": c.product_id} for n, _, c in questions[:limit]],
+            "talking_points": list(self.talking_points) if self.talking_state == "ready" else [],
+            "talking_points_state": self.talking_state,
+            "ts": now,
+        }
+
+    def top_questions(self, now: float, n: int = 5) -> list[str]:
+        return [q["text"] for q in self.snapshot(now, n)["questions"]]
+
+    # -- internals ----------------------------------------------------------------------------------------
+
+    def _count_question(self, d: Decision, chat: ChatEvent, now: float) -> bool:
+        """Aggregate a question for the overlay. Returns True (the overlay changes)."""
+        if d.answered and d.entry is not None:
+            key, answer, faq_id = f"faq:{d.entry.id}", d.entry.answer, d.entry.id
+        else:
+            key, answer, faq_id = f"q:{d.product_id}:{d.normalized}", None, None
+            if key not in self.clusters:
+                for c in self.clusters.values():
+                    if (c.faq_id is None and c.product_id == d.product_id
+                            and fuzz.ratio(c.text, d.normalized) >= NEAR_DUPLICATE):
+                        key = c.key
+                        break
+        cluster = self.clusters.get(key)
+        if cluster is None:
+            cluster = self.clusters[key] = QuestionCluster(key, chat.text if d.answered else d.normalized,
+                                                           d.product_id, answer, faq_id, now, now)
+        cluster.last_seen = now
+        cluster.times.append(now)
+        cluster.times = [t for t in cluster.times if now - t <= self.config.overlay_window_s]
+        name = chat.user.display
+        if name in cluster.users:
+            cluster.users.remove(name)
+        cluster.users.append(name)
+        del cluster.users[:-20]
+        self._forget_old_clusters(now)
+        return True
+
+    def _forget_old_clusters(self, now: float) -> None:
+        if len(self.clusters) > 500:
+            window = self.config.overlay_window_s
+            self.clusters = {k: c for k, c in self.clusters.items() if now - c.last_seen <= window}
+
+    def _compose(self, group: ReplyGroup, now: float) -> tuple[str, list[Asker], list[Asker]]:
+        """"@甲 @乙 answer" within the length limit. Askers whose names do not fit, or who are cooling
+        down, are not mentioned but still see the answer in chat."""
+        live = sorted((a for a in group.askers if a.deadline > now), key=lambda a: (a.priority, a.received))
+        body = group.body
+        mentioned: list[Asker] = []
+        prefix = ""
+        for a in live:
+            if not self.cooldown.allowed(a.user_id, now):
+                continue
+            candidate = prefix + f"@{a.name} "
+            if len(candidate) + len(body) <= self.limiter.max_chars:
+                prefix = candidate
+                mentioned.append(a)
+        allowed = [a for a in live if self.cooldown.allowed(a.user_id, now)]
+        if allowed and not mentioned:  # a name too long for any mention: answer without one
+            mentioned = [allowed[0]]
+            prefix = ""
+        unmentioned = [a for a in live if a not in mentioned]
+        return (prefix + body)[: self.limiter.max_chars], mentioned, unmentioned
+
+    def _expire(self, now: float) -> None:
+        for key, group in list(self.groups.items()):
+            expired = [a for a in group.askers if a.deadline <= now]
+            if not expired:
+                continue
+            group.askers = [a for a in group.askers if a.deadline > now]
+            self.stats["dropped_deadline"] += len(expired)
+            if not group.askers:
+                group.handle.expire()
+                del self.groups[key]
+
+    def _shed_overload(self, now: float) -> None:
+        while len(self.groups) > self.config.max_pending:
+            worst = max(self.groups.values(), key=lambda g: (g.priority, -len(g.askers), -g.handle.deadline))
+            del self.groups[worst.entry_id]
+            worst.handle.interrupt("overload: more valuable replies first", now)
+            self.stats["dropped_overload"] += len(worst.askers)
+
+    def _change_product(self, product_id: str, now: float) -> list[Action]:
+        old = self.on_stage
+        self.on_stage = product_id
+        # Suggestions about the old product are withdrawn; chat replies already promised stay, they name
+        # their product and keep their deadlines.
+        self.clusters = {k: c for k, c in self.clusters.items() if c.product_id in (None, product_id)}
+        for g in self.groups.values():
+            if g.product_id == old and g.priority == ON_STAGE:
+                g.handle.priority = OTHER
+                for a in g.askers:
+                    a.priority = max(a.priority, OTHER)
+        self._withdraw_talking_points("product changed", now)
+        actions: list[Action] = [OverlayChanged()]
+        if self.catalog.product(product_id) is not None:
+            actions += self._start_talking_points(now)
+        return actions
+
+    def _withdraw_talking_points(self, reason: str, now: float) -> None:
+        handle = self.talking_handle
+        if handle is not None and handle.interrupt(reason, now):
+            self.stats["talking_points_withdrawn"] += 1
+        self.talking_handle = None
+        self.talking_points = []
+        self.talking_state = "withdrawn" if handle is not None else "idle"
+
+    def _start_talking_points(self, now: float) -> list[Action]:
+        if self.on_stage is None:
+            return []
+        handle = ReplyHandle("talking_points", priority=ON_STAGE, deadline=now + 60.0, created=now,
+                             product_id=self.on_stage)
+        self.talking_handle = handle
+        self.talking_state = "generating"
+        return [StartTalkingPoints(handle, self.on_stage, tuple(self.top_questions(now)))]
+
+    def _pause(self, why: str, now: float) -> list[Action]:
+        if why == "speech":
+            self.resume_at = None
+        if why in self.paused_by:
+            return []
+        self.paused_by.add(why)
+        return [OverlayChanged()]
+
+    def _resume_later(self, why: str, now: float) -> list[Action]:
+        if why in self.paused_by:
+            self.resume_at = now + self.config.resume_after_speech_s
+        return []
+
+    def _resume(self, why: str, now: float) -> list[Action]:
+        if why == "speech":
+            self.resume_at = None
+        if why not in self.paused_by:
+            return []
+        self.paused_by.discard(why)
+        actions: list[Action] = [OverlayChanged()]
+        if not self.paused and self.talking_handle is None and self.on_stage is not None:
+            actions += self._start_talking_points(now)
+        return actions
+
+    def _product_card(self) -> dict[str, Any] | None:
+        p = self.catalog.product(self.on_stage) if self.on_stage else None
+        if p is None:
+            return None
+        return {"id": p.id, "name": p.name, "link": p.link, "price": p.price,
+                "facts": [[k, v] for k, v in list(p.specs.items())[:5]],
+                "selling_points": list(p.selling_points)}
+
+    def pending_count(self) -> int:
+        return sum(len(g.askers) for g in self.groups.values())
+
+    def outcome_total(self) -> int:
+        """Messages that reached an outcome. Equals received once nothing is pending or deciding."""
+        return sum(self.stats[k] for k in OUTCOMES if k not in ("answered", "aggregated")) + \
+            self.stats["answered"] + self.stats["aggregated"]
+
+
+__all__ = ["Action", "HandleState", "OverlayChanged", "Room", "SendChat", "StartTalkingPoints", "WorkItem"]

@@ -1,0 +1,1 @@
+"""Sources: where events enter (recordings now; platform adapters produce the same events)."""

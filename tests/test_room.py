@@ -1,0 +1,266 @@
+"""The dialog loop on virtual time: every timestamp is a parameter, so minutes of a room run in microseconds.
+
+Decisions are built by hand here (the engine is tested on its own), so each test states exactly what the
+engine concluded and checks only what the room does with it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cohost.config import DialogConfig
+from cohost.dialog.handle import HandleState
+from cohost.dialog.room import OUTCOMES, OverlayChanged, Room, SendChat, StartTalkingPoints
+from cohost.engine import Decision
+from cohost.events import ChatEvent, ControlEvent, ProductEvent, RoomEvent, SpeechEvent, User
+from cohost.knowledge.entries import Entry
+from cohost.understand.intent import IntentResult
+
+T0 = 1_732_250_000.0
+
+
+def entry(eid: str, answer: str = "直播间价159元", product: str | None = "dress") -> Entry:
+    return Entry(eid, "faq", product, "q", answer, ("q",), answer)
+
+
+def decision(text: str, e: Entry | None, user: str = "u", label: str = "question", product: str | None = None) -> Decision:
+    intent = IntentResult(label, 0.9, {label: 0.9})  # type: ignore[arg-type]
+    if e is None:
+        return Decision(text, text, intent, product, "on_stage", False, "not confident")
+    return Decision(text, text, intent, e.product_id, "on_stage", True, "matched", entry=e,
+                    reply=f"@{user} {e.answer}")
+
+
+def chat(i: int, text: str, user: str | None = None, ts: float | None = None, paid: float = 0.0) -> ChatEvent:
+    uid = user or f"u{i}"
+    return ChatEvent(type="chat", id=f"e{i}", user=User(id=uid, name=uid), text=text, ts=ts, paid=paid)
+
+
+@pytest.fixture
+def room(catalog) -> Room:
+    r = Room("r", catalog, DialogConfig(deadline_s=6, min_interval_s=2, user_cooldown_s=30, aggregate_window_s=20),
+             max_chars=50)
+    r.on_event(ProductEvent(type="product", product_id="dress"), T0)
+    return r
+
+
+def feed(room: Room, i: int, text: str, e: Entry | None, now: float, **kw) -> list:
+    ev = chat(i, text, **kw)
+    item = room.admit(ev, now)
+    assert item is not None
+    return room.on_decision(item, decision(text, e, ev.user.id), now)
+
+
+def sends(actions: list) -> list[SendChat]:
+    return [a for a in actions if isinstance(a, SendChat)]
+
+
+def assert_all_accounted(room: Room) -> None:
+    assert room.pending_count() == 0
+    assert room.outcome_total() == room.stats["received"], dict(room.stats)
+
+
+def test_reply_is_sent_at_once_and_ats_the_viewer(room):
+    """An answered question goes out on the next tick with the viewer mentioned."""
+    feed(room, 1, "多少钱", entry("dress.price"), T0 + 1)
+    [s] = sends(room.tick(T0 + 1))
+    assert s.text == "@u1 直播间价159元"
+    assert s.in_reply_to == ("e1",)
+    assert s.handle.state is HandleState.DONE
+    assert_all_accounted(room)
+
+
+def test_message_already_past_its_deadline_is_never_answered(room):
+    """A message whose platform timestamp is older than the deadline is dropped on arrival."""
+    assert room.admit(chat(1, "多少钱", ts=T0), T0 + 7) is None
+    assert room.stats["dropped_stale"] == 1
+    assert_all_accounted(room)
+
+
+def test_duplicates_are_aggregated_into_one_reply(room):
+    """Several viewers asking the same thing get one reply that @s them all; the overlay counts them."""
+    e = entry("dress_plus", "尺码到XL")
+    for i, t in enumerate(["有大码吗", "有大码吗？", "有没有大码"], start=1):
+        feed(room, i, t, e, T0 + 0.1 * i)
+    room.limiter.record("something else", T0)  # the limiter is busy until T0 + 2
+    assert not sends(room.tick(T0 + 1))
+    [s] = sends(room.tick(T0 + 2))
+    assert s.text == "@u1 @u2 @u3 尺码到XL"
+    assert set(s.in_reply_to) == {"e1", "e2", "e3"}
+    q = room.snapshot(T0 + 2)["questions"][0]
+    assert q["count"] == 3 and q["answer"] == "尺码到XL"
+    assert room.stats["answered"] == 1 and room.stats["aggregated"] == 2
+    assert_all_accounted(room)
+
+
+def test_newer_duplicate_supersedes_the_older_handle(room):
+    """The pending reply's handle is interrupted and replaced; the new one carries the later deadline."""
+    e = entry("dress_plus")
+    room.limiter.record("busy", T0 + 1)
+    feed(room, 1, "有大码吗", e, T0 + 1)
+    old = room.groups["dress_plus"].handle
+    feed(room, 2, "有大码吗", e, T0 + 5)
+    new = room.groups["dress_plus"].handle
+    assert old.state is HandleState.INTERRUPTED and "superseded" in old.reason
+    assert new.deadline == T0 + 11
+    [s] = sends(room.tick(T0 + 8))  # e1 expired at T0+7; e2 is still owed an answer
+    assert s.in_reply_to == ("e2",)
+    assert room.stats["dropped_deadline"] == 1
+    assert_all_accounted(room)
+
+
+def test_nothing_is_sent_after_its_deadline(room):
+    """When the limiter is busy past the deadline, the reply expires instead of going out late."""
+    room.limiter.record("busy", T0)
+    room.limiter.min_interval_s = 10
+    feed(room, 1, "多少钱", entry("dress.price"), T0 + 0.5)
+    handle = room.groups["dress.price"].handle
+    assert not sends(room.tick(T0 + 6.6))
+    assert handle.state is HandleState.EXPIRED
+    assert not sends(room.tick(T0 + 10))
+    assert room.stats["dropped_deadline"] == 1
+    assert_all_accounted(room)
+
+
+def test_limiter_spaces_messages_and_sends_the_most_valuable_first(room):
+    """One message per interval; paid beats on-stage beats other products; bigger groups first."""
+    room.limiter.record("busy", T0)
+    feed(room, 1, "3号多少钱", entry("kids_shoes.price", "129元", "kids_shoes"), T0 + 0.1)
+    feed(room, 2, "多少钱", entry("dress.price"), T0 + 0.2)
+    feed(room, 3, "能机洗吗", entry("dress_wash", "手洗"), T0 + 0.3, paid=30)
+    order = []
+    for t in (T0 + 2, T0 + 3, T0 + 4, T0 + 6):
+        order += [s.faq_id for s in sends(room.tick(t))]
+    assert order == ["dress_wash", "dress.price", "kids_shoes.price"]
+    assert_all_accounted(room)
+
+
+def test_room_outrun_by_traffic_sends_fewer_never_late_and_loses_nothing(room):
+    """A burst far beyond the limiter: the best replies go out, the rest are counted as dropped."""
+    t = T0
+    for i in range(300):
+        t = T0 + i * 0.01
+        feed(room, i, f"问题{i}", entry(f"faq{i % 40}", f"答案{i % 40}"), t)
+        room.tick(t)
+    sent = []
+    while t < T0 + 20:
+        t += 0.5
+        sent += sends(room.tick(t))
+    assert 2 <= len(sent) <= 6
+    assert all(s.latency_ms <= 6000 for s in sent)
+    assert room.stats["dropped_deadline"] > 0
+    assert_all_accounted(room)
+
+
+def test_user_cooldown_keeps_one_viewer_from_taking_over(room):
+    """A viewer answered once is not @'d again within the cooldown."""
+    feed(room, 1, "多少钱", entry("dress.price"), T0, user="chatty")
+    assert sends(room.tick(T0))
+    feed(room, 2, "能机洗吗", entry("dress_wash", "手洗"), T0 + 3, user="chatty")
+    assert not sends(room.tick(T0 + 3))
+    assert room.stats["dropped_cooldown"] == 1
+    assert_all_accounted(room)
+
+
+def test_repeat_of_a_just_answered_question_is_not_reanswered(room):
+    """Within the aggregation window the answer is still in chat; the repeat only counts on the overlay."""
+    feed(room, 1, "多少钱", entry("dress.price"), T0)
+    assert sends(room.tick(T0))
+    feed(room, 2, "多少钱", entry("dress.price"), T0 + 5)
+    assert not sends(room.tick(T0 + 7))
+    assert room.stats["covered_by_recent"] == 1
+    assert room.snapshot(T0 + 7)["questions"][0]["count"] == 2
+    assert_all_accounted(room)
+
+
+def test_unanswered_questions_reach_the_overlay_grouped_by_near_duplicates(room):
+    """Questions the catalog cannot answer are for the streamer: counted, grouped, no chat reply."""
+    for i, t in enumerate(["有口袋吗", "有口袋吗？", "有没有口袋呀", "好看"], start=1):
+        ev = chat(i, t)
+        item = room.admit(ev, T0 + i)
+        label = "chitchat" if t == "好看" else "question"
+        room.on_decision(item, decision(t, None, label=label, product="dress"), T0 + i)
+    snap = room.snapshot(T0 + 5)
+    assert not sends(room.tick(T0 + 5))
+    counts = [q["count"] for q in snap["questions"]]
+    assert counts[0] >= 2 and sum(counts) == 3
+    assert all(q["answer"] is None for q in snap["questions"])
+    assert room.stats["unanswered_question"] == 3 and room.stats["not_a_question"] == 1
+    assert_all_accounted(room)
+
+
+def test_spam_is_ignored(room):
+    """Spam is neither answered nor shown."""
+    ev = chat(1, "加微信")
+    room.on_decision(room.admit(ev, T0), decision("加微信", entry("dress.price"), label="spam"), T0)
+    assert not sends(room.tick(T0)) and room.snapshot(T0)["questions"] == []
+    assert_all_accounted(room)
+
+
+def test_product_change_withdraws_suggestions_and_restarts_talking_points(room):
+    """The old product's questions and talking points leave the overlay; generation in flight is interrupted."""
+    start = room.on_event(ProductEvent(type="product", product_id="fryer"), T0)
+    gen = next(a for a in start if isinstance(a, StartTalkingPoints))
+    room.on_talking_points(gen.handle, ["1500W 大功率"], T0 + 1)
+    feed(room, 1, "有口袋吗", None, T0 + 2)
+    assert room.snapshot(T0 + 2)["talking_points"] == ["1500W 大功率"]
+    actions = room.on_event(ProductEvent(type="product", product_id="serum"), T0 + 3)
+    new_gen = next(a for a in actions if isinstance(a, StartTalkingPoints))
+    snap = room.snapshot(T0 + 3)
+    assert snap["product"]["id"] == "serum"
+    assert snap["talking_points"] == [] and snap["talking_points_state"] == "generating"
+    # a slow generation for the old product that finishes late is not shown
+    late = room.on_event(ProductEvent(type="product", product_id="dress"), T0 + 4)
+    assert new_gen.handle.state is HandleState.INTERRUPTED
+    assert room.on_talking_points(new_gen.handle, ["精华液"], T0 + 5) == []
+    assert any(isinstance(a, StartTalkingPoints) for a in late)
+
+
+def test_streamer_speech_pauses_suggestions_and_resumes_after_a_delay(room):
+    """Speech start pauses at once; speech end resumes after resume_after_speech_s, not before."""
+    assert any(isinstance(a, OverlayChanged) for a in room.on_event(SpeechEvent(type="speech", state="start"), T0))
+    assert room.snapshot(T0)["paused"] and room.snapshot(T0)["pause_reason"] == "主播正在讲解"
+    room.on_event(SpeechEvent(type="speech", state="end"), T0 + 10)
+    assert room.snapshot(T0 + 10.5)["paused"]
+    room.tick(T0 + 10.5)
+    assert room.paused
+    room.tick(T0 + 11.6)
+    assert not room.paused
+
+
+def test_operator_pause_holds_until_resume(room):
+    """A manual pause is not lifted by the streamer finishing a sentence."""
+    room.on_event(ControlEvent(type="control", action="pause"), T0)
+    room.on_event(SpeechEvent(type="speech", state="start"), T0 + 1)
+    room.on_event(SpeechEvent(type="speech", state="end"), T0 + 2)
+    room.tick(T0 + 10)
+    assert room.paused and room.snapshot(T0 + 10)["pause_reason"] == "已手动暂停"
+    room.on_event(ControlEvent(type="control", action="resume"), T0 + 11)
+    assert not room.paused
+
+
+def test_gifters_and_buyers_come_first(room):
+    """A viewer who just sent a paid gift is answered before earlier askers."""
+    room.limiter.record("busy", T0)
+    feed(room, 1, "多少钱", entry("dress.price"), T0 + 0.1)
+    room.on_event(RoomEvent(type="gift", user=User(id="fan", name="fan"), gift="火箭", value=100), T0 + 0.2)
+    feed(room, 2, "能机洗吗", entry("dress_wash", "手洗"), T0 + 0.3, user="fan")
+    [s] = sends(room.tick(T0 + 2))
+    assert s.faq_id == "dress_wash"
+
+
+def test_overload_sheds_the_least_valuable_pending_replies(catalog):
+    """With more distinct pending replies than max_pending, the least valuable are dropped and counted."""
+    room = Room("r", catalog, DialogConfig(max_pending=5, min_interval_s=60), max_chars=50)
+    room.limiter.record("busy", T0)
+    for i in range(12):
+        feed(room, i, f"q{i}", entry(f"f{i}", f"a{i}"), T0)
+    assert len(room.groups) == 5
+    assert room.stats["dropped_overload"] == 7
+    room.tick(T0 + 60)
+    assert_all_accounted(room)
+
+
+def test_every_outcome_is_a_known_counter():
+    """The outcome names used for accounting are the ones the room counts."""
+    assert len(set(OUTCOMES)) == len(OUTCOMES)

@@ -1,0 +1,172 @@
+"""The live server over real websockets on 127.0.0.1: ingest, replies, errors, overlay, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import zlib
+
+import pytest
+import websockets
+
+from cohost.live import live_server
+from cohost.sources.replay import ingest_url, replay
+
+pytestmark = pytest.mark.slow
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def recv_until(ws, pred, within_s: float = 10.0):
+    """Read frames until one satisfies pred; return it."""
+    async with asyncio.timeout(within_s):
+        while True:
+            msg = json.loads(await ws.recv())
+            if pred(msg):
+                return msg
+
+
+def chat(i: int, text: str, user: str = "小王", **extra) -> str:
+    return json.dumps({"type": "chat", "id": f"e{i}", "user": {"id": f"u{i}", "name": user}, "text": text,
+                       "ts": time.time(), **extra}, ensure_ascii=False)
+
+
+def test_chat_question_gets_a_reply_on_the_same_socket(engine):
+    """A question the catalog answers comes back as a reply frame naming the message it answers."""
+    async def main():
+        async with live_server(engine, port=0) as (_app, port):
+            async with websockets.connect(ingest_url("127.0.0.1", port, "r1")) as ws:
+                await ws.send(json.dumps({"type": "product", "product_id": "dress"}))
+                await ws.send(chat(1, "有大码吗"))
+                reply = await recv_until(ws, lambda m: m["type"] == "reply")
+        assert reply["room"] == "r1" and reply["in_reply_to"] == "e1"
+        assert reply["text"].startswith("@小王 ") and reply["faq_id"] == "dress_plus"
+        assert 0 <= reply["latency_ms"] < 6000
+    run(main())
+
+
+def test_bad_frames_get_errors_and_the_connection_stays_up(engine):
+    """Malformed, unknown, oversized and binary-garbage frames each get an error; a good frame still works."""
+    async def main():
+        async with live_server(engine, port=0) as (_app, port):
+            async with websockets.connect(ingest_url("127.0.0.1", port, "r2"), max_size=2**20) as ws:
+                errors = []
+                for frame in ["not json", "[1,2]", '{"type":"nope"}', '{"type":"chat","id":"x"}',
+                              json.dumps({"type": "chat", "id": "big", "user": {"id": "u"}, "text": "x" * 70_000}),
+                              b"\xff\xfe\x00binary"]:
+                    await ws.send(frame)
+                    errors.append(await recv_until(ws, lambda m: m["type"] == "error"))
+                await ws.send(chat(9, "3号多少钱"))
+                reply = await recv_until(ws, lambda m: m["type"] == "reply")
+        assert [("JSON" in e["error"]) for e in errors][:1] == [True]
+        assert "JSON object" in errors[1]["error"]
+        assert "nope" in errors[2]["error"]
+        assert "user" in errors[3]["error"] or "text" in errors[3]["error"]
+        assert "limit" in errors[4]["error"]
+        assert errors[5]["error"]
+        assert reply["faq_id"] == "kids_shoes.price"
+    run(main())
+
+
+def test_compression_bomb_closes_only_that_connection(engine):
+    """A frame that inflates far past the limit closes that socket; the server keeps serving others."""
+    async def main():
+        async with live_server(engine, port=0) as (_app, port):
+            url = ingest_url("127.0.0.1", port, "r3")
+            async with websockets.connect(url, compression="deflate", max_size=2**24) as bomb:
+                await bomb.send(json.dumps({"type": "chat", "id": "b", "user": {"id": "u"}, "text": "A" * 5_000_000}))
+                with pytest.raises(websockets.ConnectionClosed) as info:
+                    await asyncio.wait_for(bomb.recv(), 10)
+                assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+            async with websockets.connect(url) as ws:
+                await ws.send(chat(1, "包邮吗"))
+                assert (await recv_until(ws, lambda m: m["type"] == "reply"))["faq_id"] == "ship_free"
+        assert len(zlib.compress(b"A" * 5_000_000)) < 10_000  # it really is a bomb
+    run(main())
+
+
+def test_stale_timestamp_is_never_answered(engine):
+    """A message whose ts is already past the deadline gets no reply and is counted as dropped."""
+    async def main():
+        async with live_server(engine, port=0) as (app, port):
+            async with websockets.connect(ingest_url("127.0.0.1", port, "r4")) as ws:
+                await ws.send(json.dumps({"type": "chat", "id": "old", "user": {"id": "u"}, "text": "包邮吗",
+                                          "ts": time.time() - 60}))
+                await ws.send(chat(2, "能开发票吗"))
+                reply = await recv_until(ws, lambda m: m["type"] == "reply")
+            stats = app.state.hub.rooms["r4"].runner.room.stats
+        assert reply["in_reply_to"] == "e2"
+        assert stats["dropped_stale"] == 1
+    run(main())
+
+
+def test_duplicates_from_many_viewers_get_one_aggregated_reply(engine):
+    """Twelve viewers asking about XL within a moment: one reply lists several of them in in_reply_to."""
+    async def main():
+        async with live_server(engine, port=0) as (app, port):
+            async with websockets.connect(ingest_url("127.0.0.1", port, "r5")) as ws:
+                await ws.send(json.dumps({"type": "product", "product_id": "dress"}))
+                await ws.send(chat(100, "多少钱", user="先来的"))
+                await recv_until(ws, lambda m: m["type"] == "reply")  # the limiter is now busy for 2 s
+                for i in range(12):
+                    await ws.send(chat(i, "有大码吗" if i % 2 else "有大码吗？？", user=f"观众{i}"))
+                reply = await recv_until(ws, lambda m: m["type"] == "reply")
+                async with websockets.connect(f"ws://127.0.0.1:{port}/ws/overlay?room=r5") as ov:
+                    state = json.loads(await ov.recv())
+        assert isinstance(reply["in_reply_to"], list) and len(reply["in_reply_to"]) >= 2
+        assert reply["text"].count("@") >= 2
+        top = state["questions"][0]
+        assert top["count"] == 12 and top["faq_id"] == "dress_plus"
+    run(main())
+
+
+def test_overlay_socket_receives_product_changes(engine):
+    """An overlay page connected to a room sees the product on stage change without reconnecting."""
+    async def main():
+        async with live_server(engine, port=0) as (_app, port):
+            async with websockets.connect(f"ws://127.0.0.1:{port}/ws/overlay?room=r6") as ov, \
+                    websockets.connect(ingest_url("127.0.0.1", port, "r6")) as ws:
+                first = json.loads(await ov.recv())
+                await ws.send(json.dumps({"type": "product", "product_id": "fryer"}))
+                state = await recv_until(ov, lambda m: m.get("product") and m["product"]["id"] == "fryer")
+                points = await recv_until(ov, lambda m: m["talking_points_state"] == "ready")
+        assert first["product"] is None
+        assert state["product"]["name"] == "家用空气炸锅"
+        assert points["talking_points"]
+    run(main())
+
+
+def test_token_is_required_when_configured(engine, monkeypatch):
+    """With COHOST_INGEST_TOKEN set, a connection without the token is refused and one with it works."""
+    monkeypatch.setenv("COHOST_INGEST_TOKEN", "s3cret")
+
+    async def main():
+        async with live_server(engine, port=0) as (_app, port):
+            with pytest.raises(websockets.InvalidStatus):
+                async with websockets.connect(ingest_url("127.0.0.1", port, "r7")) as ws:
+                    await ws.recv()
+            async with websockets.connect(ingest_url("127.0.0.1", port, "r7", "s3cret")) as ws:
+                await ws.send(chat(1, "包邮吗"))
+                assert (await recv_until(ws, lambda m: m["type"] == "reply"))["faq_id"] == "ship_free"
+    run(main())
+
+
+def test_replay_plays_a_recording_into_a_room(engine, tmp_path):
+    """`cohost replay` keeps the recording's order and collects replies from the server."""
+    rec = [{"type": "product", "product_id": "thermos", "ts": 100.0},
+           {"type": "chat", "id": "a", "user": {"id": "u1", "name": "甲"}, "text": "多少钱", "ts": 100.2},
+           {"type": "chat", "id": "b", "user": {"id": "u2", "name": "乙"}, "text": "主播好美", "ts": 100.4},
+           {"type": "gift", "user": {"id": "u2", "name": "乙"}, "gift": "小心心", "ts": 100.5}]
+
+    async def main():
+        async with live_server(engine, port=0) as (app, port):
+            result = await replay(ingest_url("127.0.0.1", port, "r8"), rec, speed=10.0, linger_s=1.5)
+            stats = app.state.hub.rooms["r8"].runner.room.stats
+        assert result.sent == 4 and not result.errors
+        assert [r["in_reply_to"] for r in result.replies] == ["a"]
+        assert "69" in result.replies[0]["text"]
+        assert stats["not_a_question"] == 1 and stats["event_gift"] == 1
+    run(main())
