@@ -143,27 +143,42 @@ class AnswerEngine:
         return self.answer_many([message])[0]
 
     def answer_many(self, messages: Sequence[Message]) -> list[Decision]:
-        """Decide for a batch: one encoder call for all messages not already in the cache."""
+        """Decide for a batch: cached texts cost nothing, plain non-questions skip the encoder, and the
+        rest (each distinct text once) share one encoder call."""
         results: list[Decision | None] = [None] * len(messages)
-        pending: list[tuple[int, str, Resolution]] = []
+        fresh: dict[tuple[str, str | None], list[int]] = {}
         for i, m in enumerate(messages):
-            norm = self.normalizer(m.text)
-            key = (norm, m.on_stage)
+            key = (self.normalizer(m.text), m.on_stage)
             hit = self._cache_get(key)
             if hit is not None:
                 results[i] = self._personalise(replace(hit, text=m.text, cached=True), m)
-                continue
-            pending.append((i, norm, self.resolver.resolve(norm, m.on_stage)))
-        if pending:
+            else:
+                fresh.setdefault(key, []).append(i)
+        keys = list(fresh)
+        firsts = [messages[fresh[k][0]] for k in keys]
+        screened = self.intent.screen_many([k[0] for k in keys], [m.text for m in firsts])
+        to_encode: list[tuple[tuple[str, str | None], Resolution]] = []
+        for key, m, intent in zip(keys, firsts, screened, strict=True):
+            if intent is not None:
+                decision = Decision(m.text, key[0], intent, m.on_stage, "screened", False, f"intent is {intent.label}")
+                self._store(key, decision, fresh[key], messages, results)
+            else:
+                to_encode.append((key, self.resolver.resolve(key[0], m.on_stage)))
+        if to_encode:
             # Live queries bypass the persistent cache: repeats are served by the decision cache instead.
-            vectors = self.embedder.inner.embed_queries([r.rest for _, _, r in pending])
-            intents = self.intent.classify_many([n for _, n, _ in pending],
-                                                [messages[i].text for i, _, _ in pending], vectors)
-            for (i, norm, res), vec, intent in zip(pending, vectors, intents, strict=True):
-                decision = self._decide(messages[i].text, norm, res, vec, intent)
-                self._cache_put((norm, messages[i].on_stage), decision)
-                results[i] = self._personalise(decision, messages[i])
+            vectors = self.embedder.inner.embed_queries([r.rest for _, r in to_encode])
+            raws = [messages[fresh[k][0]].text for k, _ in to_encode]
+            intents = self.intent.classify_many([k[0] for k, _ in to_encode], raws, vectors)
+            for (key, res), raw, vec, intent in zip(to_encode, raws, vectors, intents, strict=True):
+                self._store(key, self._decide(raw, key[0], res, vec, intent), fresh[key], messages, results)
         return [r for r in results if r is not None]
+
+    def _store(self, key: tuple[str, str | None], decision: Decision, indices: list[int],
+               messages: Sequence[Message], results: list[Decision | None]) -> None:
+        self._cache_put(key, decision)
+        for n, i in enumerate(indices):
+            d = decision if n == 0 else replace(decision, text=messages[i].text, cached=True)
+            results[i] = self._personalise(d, messages[i])
 
     def classify_intent(self, text: str) -> IntentResult:
         """Intent alone, on the same text and embedding the full path would use."""

@@ -45,6 +45,11 @@ def shape_features(raw: str) -> np.ndarray:
     ], dtype=np.float32)
 
 
+# A message is screened out (no encoder pass) only when the text-only model is this sure it is not a question.
+SCREEN_CONFIDENCE = 0.8
+SCREEN_MAX_QUESTION = 0.03
+
+
 @dataclass(frozen=True)
 class IntentResult:
     label: Intent
@@ -72,11 +77,13 @@ def load_labelled(path: Path) -> list[tuple[str, Intent]]:
 class IntentClassifier:
     """Logistic regression over n-grams + sentence embedding + shape features."""
 
-    def __init__(self, vectorizer: TfidfVectorizer, model: LogisticRegression, embed_weight: float):
+    def __init__(self, vectorizer: TfidfVectorizer, model: LogisticRegression, embed_weight: float,
+                 screen: LogisticRegression | None = None):
         self._vec = vectorizer
         self._model = model
         self._embed_weight = embed_weight
         self._labels: list[Intent] = [str(c) for c in model.classes_]  # type: ignore[misc]
+        self._screen = screen
 
     @classmethod
     def train(cls, texts: Sequence[str], raw: Sequence[str], labels: Sequence[Intent], embeddings: np.ndarray,
@@ -86,7 +93,30 @@ class IntentClassifier:
         x = cls._stack(grams, embeddings, raw, embed_weight)
         model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
         model.fit(x, list(labels))
-        return cls(vec, model, embed_weight)
+        # The screen sees no embedding: it can rule out obvious non-questions before the encoder runs.
+        screen = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+        screen.fit(cls._stack(grams, np.zeros((len(raw), 0), np.float32), raw, 0.0), list(labels))
+        return cls(vec, model, embed_weight, screen)
+
+    def screen_many(self, texts: Sequence[str], raw: Sequence[str]) -> list[IntentResult | None]:
+        """Intent from the text alone, for messages that are plainly not questions; None otherwise.
+
+        Under load most danmaku are greetings, reactions, purchases and spam; deciding those without an
+        encoder pass leaves the encoder to the questions.
+        """
+        if self._screen is None or not texts:
+            return [None] * len(texts)
+        x = self._stack(self._vec.transform(texts), np.zeros((len(raw), 0), np.float32), raw, 0.0)
+        out: list[IntentResult | None] = []
+        q = self._labels.index("question")
+        for row in self._screen.predict_proba(x):
+            best = int(np.argmax(row))
+            if best != q and row[best] >= SCREEN_CONFIDENCE and row[q] < SCREEN_MAX_QUESTION:
+                out.append(IntentResult(self._labels[best], float(row[best]),
+                                        {lab: float(p) for lab, p in zip(self._labels, row, strict=True)}))
+            else:
+                out.append(None)
+        return out
 
     @staticmethod
     def _stack(grams: sparse.spmatrix, embeddings: np.ndarray, raw: Sequence[str], w: float) -> sparse.csr_matrix:

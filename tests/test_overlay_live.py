@@ -1,0 +1,90 @@
+"""The overlay page against the real server, in real headless Chromium: what the streamer sees while
+viewers chat and the product changes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} not found: overlay browser tests need the system Chromium", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+from websockets.sync.client import connect  # noqa: E402
+
+from cohost.live import live_server  # noqa: E402
+
+pytestmark = pytest.mark.slow
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def server(engine) -> Iterator[int]:
+    """The live server on a loop in a background thread (Playwright's sync API owns the main thread)."""
+    ready: dict[str, int] = {}
+    stop = threading.Event()
+
+    async def main() -> None:
+        async with live_server(engine, port=0) as (_app, port):
+            ready["port"] = port
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while "port" not in ready:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.05)
+    yield ready["port"]
+    stop.set()
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[sync_api.Browser]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+def send(ws, event: dict) -> None:
+    ws.send(json.dumps({**event, "ts": time.time()}, ensure_ascii=False))
+
+
+def test_streamer_sees_product_questions_counts_and_pause(server, browser):
+    """Product on stage, '3 人在问' with the catalog answer, the unanswered question, then the pause banner."""
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page.goto(f"http://127.0.0.1:{server}/overlay?room=live1")
+    expect = sync_api.expect
+    with connect(f"ws://127.0.0.1:{server}/ws/ingest?room=live1") as ws:
+        send(ws, {"type": "product", "product_id": "dress"})
+        expect(page.locator("#product-name")).to_have_text("法式碎花连衣裙", timeout=10_000)
+        expect(page.locator("#product-price")).to_contain_text("159")
+        for i, name in enumerate(["小王", "桃子", "momo"]):
+            send(ws, {"type": "chat", "id": f"e{i}", "user": {"id": f"u{i}", "name": name}, "text": "有大码吗"})
+        send(ws, {"type": "chat", "id": "e9", "user": {"id": "u9", "name": "阿杰"}, "text": "有口袋吗"})
+        top = page.locator(".question").first
+        expect(top.locator(".count")).to_have_text("3 人在问", timeout=10_000)
+        expect(top.locator(".answer")).to_contain_text("XL")
+        expect(page.locator(".question .no-answer")).to_have_count(1)
+        expect(page.locator(".talking-point").first).to_be_visible(timeout=10_000)
+
+        send(ws, {"type": "speech", "state": "start"})
+        expect(page.locator("#paused-banner")).to_be_visible(timeout=10_000)
+        expect(page.locator("#paused-banner")).to_contain_text("主播正在讲解")
+
+        send(ws, {"type": "product", "product_id": "fryer"})
+        expect(page.locator("#product-name")).to_have_text("家用空气炸锅", timeout=10_000)
+        expect(page.locator(".question")).to_have_count(0)  # the dress questions are withdrawn
+        page.screenshot(path="/tmp/overlay_live.png")
+    page.close()
