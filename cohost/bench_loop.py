@@ -42,6 +42,34 @@ def recorded_texts() -> list[str]:
     return texts
 
 
+async def bench_cancel(engine: AnswerEngine, *, trials: int = 40, spacing_s: float = 0.3) -> dict[str, Any]:
+    """Product changes while the LLM is streaming talking points: how fast is generation withdrawn?
+
+    The LLM is a real OpenAI-compatible server on loopback that streams slowly, so every product change
+    finds a generation in flight. Cancel latency = interrupt → the generating task has stopped.
+    """
+    from .testing.fake_openai import FakeOpenAI
+
+    async with FakeOpenAI(mode="slow", first_delay=0.05, token_delay=0.05,
+                          text="1. 雪纺面料带内衬\n2. 收腰显瘦\n3. 夏天清爽透气\n") as fake:
+        cfg = engine.config
+        llm = cfg.llm.model_copy(update={"enabled": True, "base_url": fake.base_url, "timeout_s": 30.0,
+                                         "first_token_timeout_s": 10.0})
+        products = [p.id for p in engine.catalog.products]
+        async with live_server(engine, port=0, config=cfg.model_copy(update={"llm": llm})) as (app, port):
+            async with websockets.connect(ingest_url("127.0.0.1", port, "cancel")) as ws:
+                for n in range(trials + 1):
+                    await ws.send(json.dumps({"type": "product", "product_id": products[n % len(products)]}))
+                    await asyncio.sleep(spacing_s)
+                room = app.state.hub.rooms["cancel"].runner.room
+                await asyncio.sleep(0.5)
+                latencies = list(room.cancel_latencies_ms)
+        await fake.await_disconnects(len(latencies), within_s=5.0)
+        return {"cancel_trials": len(latencies), "cancel_p50_ms": _pct(latencies, 0.5),
+                "cancel_p95_ms": _pct(latencies, 0.95), "cancel_max_ms": _pct(latencies, 1.0),
+                "llm_streams_opened": len(fake.requests), "llm_streams_closed_by_client": fake.disconnects}
+
+
 async def bench_loop(engine: AnswerEngine, *, rate: float, duration_s: float) -> dict[str, Any]:
     cfg = engine.config
     engine.config = cfg.model_copy(update={"dialog": cfg.dialog.model_copy(update={"min_interval_s": 0.0,
@@ -102,6 +130,7 @@ async def bench_loop(engine: AnswerEngine, *, rate: float, duration_s: float) ->
                 accounted = runner.room.outcome_total()
     finally:
         engine.config = cfg
+    cancel = await bench_cancel(engine)
     return {
         "rate_msgs_per_s": rate,
         "sent": total,
@@ -121,4 +150,5 @@ async def bench_loop(engine: AnswerEngine, *, rate: float, duration_s: float) ->
         "unaccounted": stats.get("received", 0) - accounted,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "decide_mean_ms": round(statistics.fmean(decide), 3) if decide else 0.0,
+        **cancel,
     }

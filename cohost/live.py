@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from .config import Config
 from .dialog.talking import make_talking_points
 from .engine import AnswerEngine
 from .server.app import create_app
@@ -15,10 +16,12 @@ from .server.serve import running_server
 
 
 @contextlib.asynccontextmanager
-async def live_server(engine: AnswerEngine, *, host: str | None = None,
-                      port: int | None = None) -> AsyncIterator[tuple[FastAPI, int]]:
-    """Start the server; yields (app, port). Everything stops when the block exits."""
-    cfg = engine.config
+async def live_server(engine: AnswerEngine, *, host: str | None = None, port: int | None = None,
+                      config: Config | None = None) -> AsyncIterator[tuple[FastAPI, int]]:
+    """Start the server; yields (app, port). Everything stops when the block exits.
+
+    ``config`` overrides the engine's for the live parts (dialog, server, LLM)."""
+    cfg = config or engine.config
     generate, client = make_talking_points(cfg)
     app = create_app(engine, cfg, generate)
     try:

@@ -10,7 +10,6 @@ import urllib.request
 from contextlib import aclosing
 
 import pytest
-from fake_openai import FakeOpenAI
 from pydantic import ValidationError
 
 from cohost.dialog.llm import (
@@ -25,6 +24,7 @@ from cohost.dialog.llm import (
     talking_points,
 )
 from cohost.errors import CohostError, ConfigError
+from cohost.testing.fake_openai import FakeOpenAI
 
 DRESS = {
     "id": "dress",

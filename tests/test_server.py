@@ -170,3 +170,46 @@ def test_replay_plays_a_recording_into_a_room(engine, tmp_path):
         assert "69" in result.replies[0]["text"]
         assert stats["not_a_question"] == 1 and stats["event_gift"] == 1
     run(main())
+
+
+def _with_llm(engine, base_url: str, **kw):
+    llm = engine.config.llm.model_copy(update={"enabled": True, "base_url": base_url, **kw})
+    return engine.config.model_copy(update={"llm": llm})
+
+
+def test_product_change_cancels_llm_generation_and_closes_its_stream(engine):
+    """Talking points streaming from the LLM are withdrawn when the product changes; the HTTP stream closes."""
+    from cohost.testing.fake_openai import FakeOpenAI
+
+    async def main():
+        async with FakeOpenAI(mode="slow", first_delay=0.05, token_delay=0.2, text="1. 面料柔软\n2. 版型好\n") as fake:
+            cfg = _with_llm(engine, fake.base_url, timeout_s=30.0, first_token_timeout_s=10.0)
+            async with live_server(engine, port=0, config=cfg) as (app, port):
+                async with websockets.connect(ingest_url("127.0.0.1", port, "llm1")) as ws:
+                    await ws.send(json.dumps({"type": "product", "product_id": "dress"}))
+                    assert await fake.await_requests(1)
+                    await ws.send(json.dumps({"type": "product", "product_id": "fryer"}))
+                    assert await fake.await_disconnects(1)
+                    room = app.state.hub.rooms["llm1"].runner.room
+                    assert room.stats["talking_points_withdrawn"] >= 1
+                    assert room.cancel_latencies_ms and max(room.cancel_latencies_ms) < 1000
+                    # the viewer-question block of the prompt carries no instructions from us
+                    assert "法式碎花连衣裙" in json.dumps(fake.requests[0].messages, ensure_ascii=False)
+    run(main())
+
+
+def test_failing_llm_falls_back_to_catalog_talking_points(engine):
+    """With the LLM answering 500, the overlay still gets talking points built from the catalog."""
+    from cohost.testing.fake_openai import FakeOpenAI
+
+    async def main():
+        async with FakeOpenAI(mode="fail") as fake:
+            async with live_server(engine, port=0, config=_with_llm(engine, fake.base_url)) as (_app, port):
+                async with websockets.connect(f"ws://127.0.0.1:{port}/ws/overlay?room=llm2") as ov, \
+                        websockets.connect(ingest_url("127.0.0.1", port, "llm2")) as ws:
+                    await ws.send(json.dumps({"type": "product", "product_id": "fryer"}))
+                    state = await recv_until(ov, lambda m: m["talking_points_state"] == "ready")
+            assert fake.requests
+        assert state["talking_points"]
+        assert all("最" not in p for p in state["talking_points"])
+    run(main())
