@@ -156,21 +156,24 @@ class AnswerEngine:
                 fresh.setdefault(key, []).append(i)
         keys = list(fresh)
         firsts = [messages[fresh[k][0]] for k in keys]
-        screened = self.intent.screen_many([k[0] for k in keys], [m.text for m in firsts])
+        if not keys:
+            return [r for r in results if r is not None]
+        features = self.intent.text_features([k[0] for k in keys], [m.text for m in firsts])
+        rows: list[int] = []
         to_encode: list[tuple[tuple[str, str | None], Resolution]] = []
-        for key, m, intent in zip(keys, firsts, screened, strict=True):
+        for n, (key, m, intent) in enumerate(zip(keys, firsts, self.intent.screen(features), strict=True)):
             if intent is not None:
                 decision = Decision(m.text, key[0], intent, m.on_stage, "screened", False, f"intent is {intent.label}")
                 self._store(key, decision, fresh[key], messages, results)
             else:
+                rows.append(n)
                 to_encode.append((key, self.resolver.resolve(key[0], m.on_stage)))
         if to_encode:
             # Live queries bypass the persistent cache: repeats are served by the decision cache instead.
             vectors = self.embedder.inner.embed_queries([r.rest for _, r in to_encode])
-            raws = [messages[fresh[k][0]].text for k, _ in to_encode]
-            intents = self.intent.classify_many([k[0] for k, _ in to_encode], raws, vectors)
-            for (key, res), raw, vec, intent in zip(to_encode, raws, vectors, intents, strict=True):
-                self._store(key, self._decide(raw, key[0], res, vec, intent), fresh[key], messages, results)
+            intents = self.intent.classify_features(features.take(rows), vectors)
+            for n, (key, res), vec, intent in zip(rows, to_encode, vectors, intents, strict=True):
+                self._store(key, self._decide(firsts[n].text, key[0], res, vec, intent), fresh[key], messages, results)
         return [r for r in results if r is not None]
 
     def _store(self, key: tuple[str, str | None], decision: Decision, indices: list[int],

@@ -140,3 +140,47 @@ def test_live_demo_replays_the_recording_and_prints_replies(cache_dir):
     replies = [line for line in r.stdout.splitlines() if line.startswith("💬 @")]
     assert len(replies) >= 10
     assert "dropped_deadline" in r.stdout or "answered" in r.stdout
+
+
+def test_run_and_replay_commands_talk_over_a_real_socket(tmp_path, cache_dir):
+    """`cohost run --port 0` serves; `cohost replay` plays a recording into it and prints the replies."""
+    import re
+    import signal
+    import time
+
+    cfg = cache_dir / "config.yaml"
+    if not cfg.exists():
+        cfg.write_text(f"cache_dir: {cache_dir}\n", encoding="utf-8")
+    server = subprocess.Popen([sys.executable, "-m", "cohost", "--config", str(cfg), "run", "--port", "0"], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env=dict(os.environ, PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1"))
+    try:
+        port = None
+        deadline = time.monotonic() + 120
+        while port is None and time.monotonic() < deadline:
+            line = server.stdout.readline()
+            m = re.search(r"live on [\d.]+:(\d+)", line)
+            port = int(m.group(1)) if m else None
+        assert port, "server did not report its port"
+        rec = tmp_path / "rec.jsonl"
+        rec.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in [
+            {"type": "product", "product_id": "fryer", "ts": 1.0},
+            {"type": "chat", "id": "a", "user": {"id": "u", "name": "甲"}, "text": "多少瓦", "ts": 1.5},
+            {"type": "bogus", "ts": 2.0}]) + "\n", encoding="utf-8")
+        r = cohost("replay", str(rec), "--port", str(port), "--room", "cli", "--speed", "5", cache=cache_dir)
+        assert r.returncode == 0, r.stderr
+        assert "1500W" in r.stdout
+        assert "sent 3 events, 1 replies, 1 errors" in r.stdout
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(30)
+        server.stdout.close()
+
+
+def test_replay_reports_an_unreachable_server(tmp_path, cache_dir):
+    """Replaying into a port nobody listens on is a clear error, not a traceback."""
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text('{"type": "product", "product_id": "fryer"}\n', encoding="utf-8")
+    r = cohost("replay", str(rec), "--port", "9", cache=cache_dir)
+    assert r.returncode == 2
+    assert "cannot reach the server" in r.stderr
