@@ -124,7 +124,7 @@ class Room:
         self.talking_handle: ReplyHandle | None = None
         self.gifters: dict[str, float] = {}
         self.stats: Counter[str] = Counter()
-        self.cancel_latencies_ms: list[float] = []
+        self.cancel_latencies_ms: deque[float] = deque(maxlen=10_000)
         self.decide_latencies_ms: deque[float] = deque(maxlen=100_000)
         self.version = 0
 

@@ -1,10 +1,11 @@
 """The asyncio shell around a Room: it feeds events in, runs the models off the event loop, and
 performs what the room decides (send a chat reply, push the overlay, generate talking points).
 
-Three tasks per room:
+Four tasks per room:
 - intake:    events in arrival order; chat messages are admitted and queued for deciding
 - decider:   batches of queued messages through the answer engine in a worker thread
 - scheduler: sleeps until the room's next due time (limiter slot, deadline, resume) and ticks it
+- overlay:   pushes the overlay snapshot, at most every OVERLAY_MIN_INTERVAL_S
 
 When messages arrive faster than the engine decides, the decider drops what is already past its
 deadline and decides the newest first: old messages would miss their deadline anyway.
