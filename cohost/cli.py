@@ -64,16 +64,20 @@ def cmd_eval_intent(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_report(report: dict, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report))
+        return
+    width = max(map(len, report), default=0)
+    for k, v in report.items():
+        print(f"{k:>{width}}: {v}")
+
+
 def cmd_bench_retrieval(args: argparse.Namespace) -> int:
     from .bench import bench_retrieval
 
     engine = _engine(args, args.catalog)
-    report = bench_retrieval(engine, n=args.n, batch=args.batch)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        for k, v in report.items():
-            print(f"{k:>22}: {v}")
+    _print_report(bench_retrieval(engine, n=args.n, batch=args.batch), as_json=args.json)
     return 0
 
 
@@ -140,12 +144,7 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
     from .bench_loop import bench_loop
 
     engine = _engine(args, args.catalog)
-    report = asyncio.run(bench_loop(engine, rate=args.rate, duration_s=args.duration))
-    if args.json:
-        print(json.dumps(report))
-    else:
-        for k, v in report.items():
-            print(f"{k:>26}: {v}")
+    _print_report(asyncio.run(bench_loop(engine, rate=args.rate, duration_s=args.duration)), as_json=args.json)
     return 0
 
 

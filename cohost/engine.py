@@ -217,8 +217,9 @@ class AnswerEngine:
         hits = self.index.search(vec, scope, cfg.top_k)
         if not hits:
             return replace(base, reason="nothing in the catalog to match")
-        terms = [t for t in content_tokens(res.rest) if len(t) >= 2]
-        qgrams = grams("".join(content_tokens(res.rest)))
+        tokens = content_tokens(res.rest)
+        terms = [t for t in tokens if len(t) >= 2]
+        qgrams = grams("".join(tokens))
         scored = []
         for h in hits:
             lexical = len(qgrams & self._evidence_grams[h.entry.id]) / len(qgrams) if qgrams else 0.0

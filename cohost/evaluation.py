@@ -17,24 +17,13 @@ from typing import Any
 
 from .engine import AnswerEngine, Message
 from .errors import CohostError
+from .jsonl import read_objects
 from .understand.intent import INTENTS
 
 
 def read_cases(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
     cases = []
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
-        raise CohostError(f"cases file not found: {path}") from None
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise CohostError(f"{path}: line {n}: not JSON: {e}") from None
-        if not isinstance(obj, dict):
-            raise CohostError(f"{path}: line {n}: expected a JSON object")
+    for n, obj in read_objects(path, "cases file"):
         for key in required:
             if key not in obj:
                 raise CohostError(f"{path}: line {n}: missing key '{key}'")

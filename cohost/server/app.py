@@ -67,13 +67,19 @@ def create_app(engine: AnswerEngine, config: Config, talking_points: TalkingPoin
         return JSONResponse({"room": room, "stats": dict(r.stats), "pending": r.pending_count(),
                              "idle": entry.runner.idle, "cancel_latencies_ms": lat})
 
-    @app.websocket("/ws/ingest")
-    async def ingest(ws: WebSocket, room: str = Query("default"), token: str | None = Query(None)) -> None:
-        if not _token_ok(config.server.ingest_token_env, token):
+    async def refused(ws: WebSocket, token_env: str, token: str | None, room: str) -> bool:
+        """Close a socket with a bad token or room name before accepting it; True when closed."""
+        if not _token_ok(token_env, token):
             await ws.close(code=4401, reason="bad or missing token")
-            return
+            return True
         if not _room_ok(room):
             await ws.close(code=4400, reason="room must be 1-64 letters, digits, - or _")
+            return True
+        return False
+
+    @app.websocket("/ws/ingest")
+    async def ingest(ws: WebSocket, room: str = Query("default"), token: str | None = Query(None)) -> None:
+        if await refused(ws, config.server.ingest_token_env, token, room):
             return
         entry = await hub.room(room)
         if len(entry.ingest) >= config.server.max_connections_per_room:
@@ -106,11 +112,7 @@ def create_app(engine: AnswerEngine, config: Config, talking_points: TalkingPoin
 
     @app.websocket("/ws/overlay")
     async def overlay_ws(ws: WebSocket, room: str = Query("default"), token: str | None = Query(None)) -> None:
-        if not _token_ok(config.server.overlay_token_env, token):
-            await ws.close(code=4401, reason="bad or missing token")
-            return
-        if not _room_ok(room):
-            await ws.close(code=4400, reason="bad room name")
+        if await refused(ws, config.server.overlay_token_env, token, room):
             return
         entry = await hub.room(room)
         await ws.accept()

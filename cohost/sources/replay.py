@@ -19,22 +19,13 @@ from urllib.parse import quote
 import websockets
 
 from ..errors import CohostError
+from ..jsonl import read_objects
 
 
 def load_recording(path: Path) -> list[dict[str, Any]]:
     events = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise CohostError(f"recording not found: {path}") from None
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise CohostError(f"{path}: line {n}: not JSON: {e}") from None
-        if not isinstance(event, dict) or "type" not in event:
+    for n, event in read_objects(path, "recording"):
+        if "type" not in event:
             raise CohostError(f"{path}: line {n}: expected an event object with a 'type'")
         events.append(event)
     return events
