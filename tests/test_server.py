@@ -103,6 +103,35 @@ def test_stale_timestamp_is_never_answered(engine):
     run(main())
 
 
+def test_engine_failure_loses_no_message_and_the_room_keeps_answering(engine, monkeypatch):
+    """A model error fails that batch (counted as engine_error), not the room's decider."""
+    real = engine.answer_many
+    calls = {"n": 0}
+
+    def flaky(messages):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("encoder crashed")
+        return real(messages)
+
+    monkeypatch.setattr(engine, "answer_many", flaky)
+
+    async def main():
+        async with live_server(engine, port=0) as (app, port):
+            async with websockets.connect(ingest_url("127.0.0.1", port, "r_err")) as ws:
+                await ws.send(chat(1, "包邮吗"))
+                runner = app.state.hub.rooms
+                async with asyncio.timeout(5):
+                    while "r_err" not in runner or runner["r_err"].runner.room.stats["engine_error"] < 1:
+                        await asyncio.sleep(0.01)
+                await ws.send(chat(2, "能开发票吗"))
+                reply = await recv_until(ws, lambda m: m["type"] == "reply")
+            room = app.state.hub.rooms["r_err"].runner.room
+        assert reply["in_reply_to"] == "e2"
+        assert room.stats["engine_error"] == 1 and room.outcome_total() == room.stats["received"] == 2
+    run(main())
+
+
 def test_duplicates_from_many_viewers_get_one_aggregated_reply(engine):
     """Twelve viewers asking about XL within a moment: one reply lists several of them in in_reply_to."""
     async def main():

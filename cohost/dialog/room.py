@@ -33,7 +33,7 @@ from .limiter import ChatLimiter, UserCooldown
 PAID, ON_STAGE, OTHER = 0, 1, 2
 NEAR_DUPLICATE = 85  # rapidfuzz ratio at which two unanswered questions count as the same on the overlay
 OUTCOMES = ("answered", "aggregated", "covered_by_recent", "dropped_deadline", "dropped_cooldown",
-            "dropped_overload", "dropped_stale", "unanswered_question", "not_a_question", "spam")
+            "dropped_overload", "dropped_stale", "unanswered_question", "not_a_question", "spam", "engine_error")
 
 
 @dataclass
@@ -139,6 +139,10 @@ class Room:
             self.stats["dropped_stale"] += 1
             return None
         return item
+
+    def on_engine_error(self, items: list[WorkItem]) -> None:
+        """The engine failed on these messages: they are not answered, and they are counted."""
+        self.stats["engine_error"] += len(items)
 
     def on_decision(self, item: WorkItem, d: Decision, now: float) -> list[Action]:
         chat = item.event

@@ -120,6 +120,11 @@ class RoomRunner:
                 self.deciding = len(batch)
                 try:
                     decisions = await asyncio.to_thread(self.engine.answer_many, messages)
+                except Exception:
+                    # A model failure costs this batch its answers, not the room its decider.
+                    log.exception("deciding failed in room %s", self.room.name)
+                    self.room.on_engine_error([item for item, _ in batch])
+                    continue
                 finally:
                     self.deciding = 0
                 now = self.clock.now()
