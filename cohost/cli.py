@@ -106,10 +106,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
+    from .config import load_config
+    from .engine import AnswerEngine
+    from .knowledge.catalog import load_catalog
+    from .knowledge.store import CatalogStore
     from .live import serve_forever
 
-    engine = _engine(args, args.catalog)
-    return asyncio.run(serve_forever(engine, host=args.host, port=args.port))
+    cfg = load_config(args.config)
+    # The store's newest ready version serves, so edits made on /admin survive a restart. --catalog
+    # (or an empty store) brings a file in: it is recorded as a new version when it differs.
+    store = CatalogStore(cfg.resolve(cfg.store.path))
+    serving = None if args.catalog else store.serving(cfg.store.shop)
+    if serving is not None:
+        catalog, source = store.catalog(cfg.store.shop, serving.version), f"v{serving.version}"
+    else:
+        path = Path(args.catalog) if args.catalog else cfg.resolve(cfg.catalog)
+        catalog, source = load_catalog(path), str(path)
+    return asyncio.run(serve_forever(AnswerEngine(catalog, cfg), host=args.host, port=args.port, source=source))
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -146,6 +159,25 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
     engine = _engine(args, args.catalog)
     _print_report(asyncio.run(bench_loop(engine, rate=args.rate, duration_s=args.duration)), as_json=args.json)
     return 0
+
+
+def cmd_knowledge(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .knowledge import manage
+
+    cfg = load_config(args.config)
+    shop = args.shop or cfg.store.shop
+    if args.action == "import":
+        return manage.import_file(cfg, Path(args.file), shop=shop, base_version=args.base_version,
+                                  dry_run=args.dry_run)
+    if args.action == "export":
+        return manage.export(cfg, shop=shop, fmt=args.format, version=args.version,
+                             output=Path(args.output) if args.output else None)
+    if args.action == "versions":
+        return manage.versions(cfg, shop=shop)
+    if args.action == "rollback":
+        return manage.rollback(cfg, shop=shop, version=args.version, base_version=args.base_version)
+    return manage.gaps(cfg, shop=shop, days=args.days, draft=args.draft, limit=args.limit)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,6 +236,29 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--on-stage")
     a.add_argument("--user", default="观众")
     a.set_defaults(func=cmd_ask)
+
+    k = sub.add_parser("knowledge", help="catalog versions in the store: import, export, versions, rollback, gaps")
+    ks = k.add_subparsers(dest="action", required=True)
+    ki = ks.add_parser("import", help="a catalog (.yaml/.json) or FAQs (.csv/.xlsx) as a new version")
+    ki.add_argument("file")
+    ki.add_argument("--dry-run", action="store_true", help="show problems or the diff, change nothing")
+    ke = ks.add_parser("export", help="write the serving catalog (or --version N)")
+    ke.add_argument("--format", choices=["yaml", "json", "csv", "xlsx"], default="yaml")
+    ke.add_argument("--version", type=int)
+    ke.add_argument("-o", "--output", help="file to write (default: stdout)")
+    ks.add_parser("versions", help="list versions, newest first")
+    kr = ks.add_parser("rollback", help="make an earlier version current again (as a new version)")
+    kr.add_argument("version", type=int)
+    kg = ks.add_parser("gaps", help="questions viewers asked that nothing answered, clustered")
+    kg.add_argument("--days", type=float)
+    kg.add_argument("--draft", metavar="CLUSTER", help="turn this cluster into a draft FAQ")
+    kg.add_argument("--limit", type=int, default=30)
+    for sp in (ki, ke, kr, kg, ks.choices["versions"]):
+        sp.add_argument("--shop", help="shop id (default: store.shop in config.yaml)")
+    for sp in (ki, kr):
+        sp.add_argument("--base-version", type=int,
+                        help="refuse if the shop has moved past this version (someone else changed it)")
+    k.set_defaults(func=cmd_knowledge)
 
     d = sub.add_parser("demo", help="start the server, replay the demo recording into a room, print replies")
     d.add_argument("--catalog")

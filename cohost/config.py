@@ -120,6 +120,16 @@ class ServerConfig(_Section):
     ingest_token_env: str = "COHOST_INGEST_TOKEN"
     overlay_token_env: str = "COHOST_OVERLAY_TOKEN"
     max_connections_per_room: int = Field(64, ge=1)
+    # The admin API and /admin always need a token. When this variable is unset, `cohost run` makes a
+    # random one and prints it with the admin URL.
+    admin_token_env: str = "COHOST_ADMIN_TOKEN"
+
+
+class StoreConfig(_Section):
+    path: str = ".cohost/catalog.sqlite3"   # SQLite: every shop's catalog versions, gaps and drafts
+    shop: str = Field("default", pattern=r"^[a-z0-9_-]{1,64}$")  # the shop rooms use when they name none
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    gap_days: float = Field(14.0, gt=0)     # unanswered questions older than this leave the gap report
 
 
 class Config(_Section):
@@ -131,6 +141,7 @@ class Config(_Section):
     reply: ReplyConfig = ReplyConfig()
     dialog: DialogConfig = DialogConfig()
     server: ServerConfig = ServerConfig()
+    store: StoreConfig = StoreConfig()
     llm: LLMConfig = LLMConfig()
 
     def resolve(self, path: str) -> Path:

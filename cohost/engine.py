@@ -25,7 +25,7 @@ from .knowledge.catalog import Catalog
 from .knowledge.entries import Entry, catalog_entries
 from .retrieval.cache import CachedEmbedder
 from .retrieval.embedders import Embedder, make_embedder
-from .retrieval.index import ALL, EntryIndex
+from .retrieval.index import ALL, EntryIndex, Progress
 from .retrieval.lexical import content_tokens, grams, term_covered
 from .understand.intent import IntentClassifier, IntentResult, train_from_seed
 from .understand.normalize import Normalizer
@@ -103,19 +103,25 @@ class Decision:
 
 
 class AnswerEngine:
-    def __init__(self, catalog: Catalog, config: Config, *, embedder: Embedder | None = None,
-                 intent: IntentClassifier | None = None):
+    def __init__(self, catalog: Catalog, config: Config, *, embedder: Embedder | CachedEmbedder | None = None,
+                 intent: IntentClassifier | None = None, progress: Progress | None = None):
+        """Build the engine for one catalog. A new catalog version builds a new engine that shares the
+        old one's embedder and intent classifier (``engine.rebuilt(catalog)``); ``progress(done, total)``
+        is called while the catalog keys are embedded."""
         self.config = config
         self.catalog = catalog
-        cache_dir = config.resolve(config.cache_dir) if config.cache_dir else None
-        self.embedder = CachedEmbedder(embedder or make_embedder(config.embedder), cache_dir)
+        if isinstance(embedder, CachedEmbedder):
+            self.embedder = embedder
+        else:
+            cache_dir = config.resolve(config.cache_dir) if config.cache_dir else None
+            self.embedder = CachedEmbedder(embedder or make_embedder(config.embedder), cache_dir)
         words: list[str] = []
         for p in catalog.products:
             words += [p.name, *p.aliases, *p.specs.keys()]
         self.normalizer = Normalizer(words)
         self.resolver = ProductResolver(catalog)
         self.entries = catalog_entries(catalog)
-        self.index = EntryIndex(self.entries, self.embedder, self.normalizer)
+        self.index = EntryIndex(self.entries, self.embedder, self.normalizer, progress=progress)
         self._evidence = {e.id: self.normalizer(e.evidence) for e in self.entries}
         self._evidence_grams = {k: grams(v) for k, v in self._evidence.items()}
         self._catalog_text = " ".join(self._evidence.values())
@@ -130,6 +136,10 @@ class AnswerEngine:
         # not on the first viewer's question.
         self.answer(Message("这个多少钱", None, None))
         self.clear_cache()
+
+    def rebuilt(self, catalog: Catalog, progress: Progress | None = None) -> AnswerEngine:
+        """An engine for another catalog version, sharing this one's models (only new keys are embedded)."""
+        return AnswerEngine(catalog, self.config, embedder=self.embedder, intent=self.intent, progress=progress)
 
     @classmethod
     def from_config(cls, config: Config, catalog: Catalog | None = None) -> AnswerEngine:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
+from pathlib import Path
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -11,33 +13,55 @@ from fastapi import FastAPI
 from .config import Config
 from .dialog.talking import make_talking_points
 from .engine import AnswerEngine
+from .knowledge.service import CatalogService
+from .knowledge.store import CatalogStore
+from .server.app import admin_token as make_admin_token
 from .server.app import create_app
 from .server.serve import running_server
 
 
 @contextlib.asynccontextmanager
 async def live_server(engine: AnswerEngine, *, host: str | None = None, port: int | None = None,
-                      config: Config | None = None) -> AsyncIterator[tuple[FastAPI, int]]:
+                      config: Config | None = None, store: CatalogStore | None = None,
+                      admin_token: str | None = None, source: str = "start-up"
+                      ) -> AsyncIterator[tuple[FastAPI, int]]:
     """Start the server; yields (app, port). Everything stops when the block exits.
 
+    ``engine`` serves the store's default shop (its catalog is recorded as a version when the store
+    does not serve exactly it). Without ``store`` a throwaway store in a temporary directory is used.
     ``config`` overrides the engine's for the live parts (dialog, server, LLM)."""
     cfg = config or engine.config
-    generate, client = make_talking_points(cfg)
-    app = create_app(engine, cfg, generate)
-    try:
-        async with running_server(app, host or cfg.server.host, cfg.server.port if port is None else port) as bound:
-            yield app, bound
-    finally:
-        if client is not None:
-            await client.aclose()
+    with contextlib.ExitStack() as stack:
+        if store is None:
+            store = CatalogStore(Path(stack.enter_context(tempfile.TemporaryDirectory())) / "catalog.sqlite3")
+        catalogs = await asyncio.to_thread(CatalogService.around, store, engine, source=source)
+        generate, client = make_talking_points(cfg)
+        token = admin_token or make_admin_token(cfg)[0]
+        app = create_app(catalogs, cfg, generate, admin_token=token)
+        try:
+            async with running_server(app, host or cfg.server.host,
+                                      cfg.server.port if port is None else port) as bound:
+                yield app, bound
+        finally:
+            if client is not None:
+                await client.aclose()
 
 
-async def serve_forever(engine: AnswerEngine, *, host: str | None = None, port: int | None = None) -> int:
-    async with live_server(engine, host=host, port=port) as (_app, bound):
-        shown = host or engine.config.server.host
-        print(f"cohost is live on {shown}:{bound}")
+async def serve_forever(engine: AnswerEngine, *, host: str | None = None, port: int | None = None,
+                        source: str = "start-up") -> int:
+    cfg = engine.config
+    token, generated = make_admin_token(cfg)
+    store = CatalogStore(cfg.resolve(cfg.store.path))
+    async with live_server(engine, host=host, port=port, store=store, admin_token=token, source=source) as (app, bound):
+        shown = host or cfg.server.host
+        catalogs = app.state.catalogs
+        print(f"cohost is live on {shown}:{bound} (shop {catalogs.default_shop!r}, catalog version "
+              f"{catalogs.serving_version(catalogs.default_shop)}, store {store.path})")
         print(f"  ingest:  ws://{shown}:{bound}/ws/ingest?room=ROOM")
         print(f"  overlay: http://{shown}:{bound}/overlay?room=ROOM   (add &transparent=1 in OBS)")
+        print(f"  admin:   http://{shown}:{bound}/admin#token={token}" if generated else
+              f"  admin:   http://{shown}:{bound}/admin   (token from ${cfg.server.admin_token_env})")
+        print(f"  API:     http://{shown}:{bound}/docs")
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.Event().wait()
     return 0

@@ -33,7 +33,8 @@ from .limiter import ChatLimiter, UserCooldown
 PAID, ON_STAGE, OTHER = 0, 1, 2
 NEAR_DUPLICATE = 85  # rapidfuzz ratio at which two unanswered questions count as the same on the overlay
 OUTCOMES = ("answered", "aggregated", "covered_by_recent", "dropped_deadline", "dropped_cooldown",
-            "dropped_overload", "dropped_stale", "unanswered_question", "not_a_question", "spam", "engine_error")
+            "dropped_overload", "dropped_stale", "unanswered_question", "not_a_question", "spam", "engine_error",
+            "withdrawn_catalog_changed")
 
 
 @dataclass
@@ -103,7 +104,18 @@ class StartTalkingPoints:
     questions: tuple[str, ...]
 
 
-Action = SendChat | OverlayChanged | StartTalkingPoints
+@dataclass(frozen=True)
+class Unanswered:
+    """A viewer's question the catalog could not answer: a coverage gap for the catalog owner."""
+
+    text: str
+    normalized: str
+    product_id: str | None
+    reason: str
+    ts: float
+
+
+Action = SendChat | OverlayChanged | StartTalkingPoints | Unanswered
 
 
 class Room:
@@ -155,7 +167,8 @@ class Room:
             if label in ("question", "complaint"):
                 self.stats["unanswered_question"] += 1
                 self._count_question(d, chat, now)
-                return [OverlayChanged()]
+                return [OverlayChanged(), Unanswered(chat.text, d.normalized, d.product_id or self.on_stage, d.reason,
+                                                     item.ts)]
             self.stats["not_a_question"] += 1
             return []
         assert d.entry is not None and d.reply is not None
@@ -359,6 +372,26 @@ class Room:
                 group.handle.expire()
                 del self.groups[key]
 
+    def on_catalog_changed(self, catalog: Catalog, changed: set[str], answers: dict[str, str], now: float
+                           ) -> list[Action]:
+        """A new catalog version serves. Replies not yet sent whose answer changed or is gone are
+        withdrawn (a price said in public must be the current one); overlay answers are refreshed."""
+        self.catalog = catalog
+        withdrawn = [g for g in self.groups.values() if g.entry_id in changed]
+        for g in withdrawn:
+            del self.groups[g.entry_id]
+            g.handle.interrupt("catalog changed", now)
+            self.stats["withdrawn_catalog_changed"] += len(g.askers)
+        for entry_id in changed:
+            self.recently_sent.pop(entry_id, None)
+        refreshed = False
+        for c in self.clusters.values():
+            if c.faq_id in changed:
+                c.answer = answers.get(c.faq_id)
+                c.faq_id = c.faq_id if c.answer is not None else None
+                refreshed = True
+        return [OverlayChanged()] if withdrawn or refreshed else []
+
     def _shed_overload(self, now: float) -> None:
         while len(self.groups) > self.config.max_pending:
             worst = max(self.groups.values(), key=lambda g: (g.priority, -len(g.askers), -g.handle.deadline))
@@ -441,4 +474,5 @@ class Room:
             self.stats["answered"] + self.stats["aggregated"]
 
 
-__all__ = ["Action", "HandleState", "OverlayChanged", "Room", "SendChat", "StartTalkingPoints", "WorkItem"]
+__all__ = ["Action", "HandleState", "OverlayChanged", "Room", "SendChat", "StartTalkingPoints", "Unanswered",
+           "WorkItem"]

@@ -22,13 +22,14 @@ from typing import Any
 from ..aio import Clock, SystemClock, cancel_and_wait, create_task
 from ..engine import AnswerEngine, Message
 from ..events import ChatEvent, Event
-from .room import Action, OverlayChanged, Room, SendChat, StartTalkingPoints, WorkItem
+from .room import Action, OverlayChanged, Room, SendChat, StartTalkingPoints, Unanswered, WorkItem
 
 log = logging.getLogger(__name__)
 
 ChatSink = Callable[[str, SendChat], Awaitable[None] | None]
 OverlaySink = Callable[[str, dict[str, Any]], Awaitable[None] | None]
 TalkingPoints = Callable[[dict[str, Any], list[str]], Awaitable[list[str]]]
+GapSink = Callable[[str, Unanswered], None]
 OVERLAY_MIN_INTERVAL_S = 0.1  # coalesce overlay pushes: a burst of 1,000 msg/s is 10 pushes, not 1,000
 
 
@@ -40,13 +41,15 @@ async def _call(fn: Callable[..., Any], *args: Any) -> None:
 
 class RoomRunner:
     def __init__(self, room: Room, engine: AnswerEngine, *, on_chat: ChatSink, on_overlay: OverlaySink,
-                 talking_points: TalkingPoints, clock: Clock | None = None, max_inbox: int = 100_000):
+                 talking_points: TalkingPoints, on_gap: GapSink | None = None, clock: Clock | None = None,
+                 max_inbox: int = 100_000):
         self.room = room
         self.engine = engine
         self.clock = clock or SystemClock()
         self._on_chat = on_chat
         self._on_overlay = on_overlay
         self._talking_points = talking_points
+        self._on_gap = on_gap
         self._inbox: asyncio.Queue[Event] = asyncio.Queue(max_inbox)
         self._to_decide: list[tuple[WorkItem, str | None]] = []
         self._decide_ready = asyncio.Event()
@@ -68,6 +71,18 @@ class RoomRunner:
         if self.room.talking_handle is not None:
             self.room.talking_handle.interrupt("shutting down", self.clock.now())
         await cancel_and_wait(*self._tasks, *self._work)
+
+    def swap_engine(self, engine: AnswerEngine) -> None:
+        """Answer from a new catalog version from now on (synchronous: every room of a shop switches in
+        the same event-loop step). A batch being decided is decided again on the new engine; replies
+        promised whose answer has since changed are withdrawn by the room."""
+        old = {e.id: e.answer for e in self.engine.entries}
+        new = {e.id: e.answer for e in engine.entries}
+        changed = {k for k, a in old.items() if new.get(k) != a}
+        self.engine = engine
+        actions = self.room.on_catalog_changed(engine.catalog, changed, new, self.clock.now())
+        if actions:
+            create_task(self._perform(actions), name=f"room-{self.room.name}-catalog", tasks=self._work)
 
     def submit(self, event: Event) -> bool:
         """Queue an event without waiting. False when the inbox is full (the event is counted as dropped)."""
@@ -119,7 +134,13 @@ class RoomRunner:
                 messages = [Message(i.event.text, user=i.event.user.display, on_stage=s) for i, s in batch]
                 self.deciding = len(batch)
                 try:
-                    decisions = await asyncio.to_thread(self.engine.answer_many, messages)
+                    while True:
+                        engine = self.engine
+                        decisions = await asyncio.to_thread(engine.answer_many, messages)
+                        if self.engine is engine:
+                            break
+                        # A new catalog version came in while deciding: decide again rather than
+                        # act on answers that may have changed.
                 except Exception:
                     # A model failure costs this batch its answers, not the room its decider.
                     log.exception("deciding failed in room %s", self.room.name)
@@ -164,6 +185,11 @@ class RoomRunner:
                 self._overlay_dirty.set()
             elif isinstance(action, StartTalkingPoints):
                 self._start_generation(action)
+            elif isinstance(action, Unanswered) and self._on_gap is not None:
+                try:
+                    self._on_gap(self.room.name, action)
+                except Exception:
+                    log.exception("gap sink failed in room %s", self.room.name)
         if actions:
             self._wake.set()
 

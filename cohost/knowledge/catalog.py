@@ -1,4 +1,4 @@
-"""Catalog models and loaders (YAML, JSON, CSV).
+"""Catalog models and loaders (YAML, JSON, CSV; Excel FAQs are in spreadsheet.py).
 
 Loading is all-or-nothing: every problem in a file is collected into one CatalogError that names the
 file, the row or path and the field, and no partial catalog is ever returned.
@@ -218,19 +218,30 @@ def load_faq_csv(path: str | Path, known_products: set[str] | None = None) -> li
 def parse_faq_csv(text: str, source: str, known_products: set[str] | None = None) -> list[tuple[str | None, FAQ]]:
     """Parse FAQ CSV rows. With known_products, an unknown product_id is reported at its row."""
     reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
+    return faq_rows(enumerate(reader, start=1), source, known_products)
+
+
+def faq_rows(rows: Iterable[tuple[int, list[str]]], source: str,
+             known_products: set[str] | None = None) -> list[tuple[str | None, FAQ]]:
+    """Validate a FAQ table given as (row number, cells), the header first.
+
+    Shared by the CSV and Excel readers so that both follow the same rules and name the same rows.
+    Returns (product_id or None, FAQ) pairs; raises one CatalogError with every problem found.
+    """
+    it = iter(rows)
+    first = next(it, None)
+    if first is None:
         raise CatalogError([Problem(source, "row 1", None,
-                                    "empty file; expected the header " + ",".join(CSV_HEADER))]) from None
+                                    "empty file; expected the header " + ",".join(CSV_HEADER))])
+    header_row, header = first
     header = [h.strip().lower() for h in header]
     if header != CSV_HEADER:
-        raise CatalogError([Problem(source, "row 1", None,
+        raise CatalogError([Problem(source, f"row {header_row}", None,
                                     f"header must be {','.join(CSV_HEADER)}, got {','.join(header)}")])
-    rows: list[tuple[str | None, FAQ]] = []
+    result: list[tuple[str | None, FAQ]] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
-    for n, row in enumerate(reader, start=2):
+    for n, row in it:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(CSV_HEADER):
@@ -252,7 +263,7 @@ def parse_faq_csv(text: str, source: str, known_products: set[str] | None = None
             problems.append(Problem(source, f"row {n}", "product_id", f"unknown product '{pid}'"))
             continue
         seen[fid] = n
-        rows.append((pid or None, faq))
+        result.append((pid or None, faq))
     if problems:
         raise CatalogError(problems)
-    return rows
+    return result

@@ -20,6 +20,10 @@ from .embedders import Embedder
 faiss.omp_set_num_threads(1)
 
 ALL = "*"
+Progress = Callable[[int, int], None]
+# Keys are embedded in small chunks: a live room shares the encoder during a re-index and waits for at
+# most one chunk, and progress can be reported between chunks.
+EMBED_CHUNK = 8
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,8 @@ class Hit:
 class EntryIndex:
     """Immutable once built: a new catalog means a new index, swapped in whole."""
 
-    def __init__(self, entries: Sequence[Entry], embedder: Embedder, normalize: Callable[[str], str]):
+    def __init__(self, entries: Sequence[Entry], embedder: Embedder, normalize: Callable[[str], str], *,
+                 progress: Progress | None = None):
         self.entries = list(entries)
         self.embedder = embedder
         key_texts: list[str] = []
@@ -41,7 +46,13 @@ class EntryIndex:
                 key_texts.append(k)
                 owners.append(i)
         self._owners = np.asarray(owners, dtype=np.int64)
-        vectors = embedder.embed_queries(key_texts) if key_texts else np.zeros((0, embedder.dim), np.float32)
+        vectors = np.zeros((len(key_texts), embedder.dim), np.float32)
+        for start in range(0, len(key_texts), EMBED_CHUNK):
+            if progress is not None:
+                progress(start, len(key_texts))
+            vectors[start:start + EMBED_CHUNK] = embedder.embed_queries(key_texts[start:start + EMBED_CHUNK])
+        if progress is not None:
+            progress(len(key_texts), len(key_texts))
         self._index = faiss.IndexFlatIP(embedder.dim)
         if len(vectors):
             self._index.add(vectors)

@@ -4,6 +4,10 @@
     ws://HOST:PORT/ws/overlay?room=R[&token=T]  overlay state snapshots out
     http://HOST:PORT/overlay?room=R             the overlay page (an OBS browser source)
     http://HOST:PORT/rooms/R/stats              what happened to every message
+    http://HOST:PORT/admin                      catalog owners' page (admin token)
+    http://HOST:PORT/api/...                    catalog owners' API, documented at /docs (admin token)
+
+A room answers from the store's default shop unless its URLs add &shop=S.
 """
 
 from __future__ import annotations
@@ -16,13 +20,18 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import swagger_ui_bundle
 from fastapi import FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from ..config import Config
-from ..engine import AnswerEngine
 from ..events import MAX_FRAME_BYTES, EventError, parse_event
-from .hub import Hub, TalkingPoints
+from ..knowledge.service import CatalogService
+from ..knowledge.store import StoreError
+from .admin import install_error_handlers, make_router
+from .hub import Hub, RoomEntry, RoomShopMismatch, TalkingPoints
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
@@ -38,24 +47,52 @@ def _room_ok(room: str) -> bool:
     return 0 < len(room) <= ROOM_NAME_MAX and room.replace("-", "").replace("_", "").isalnum()
 
 
-def create_app(engine: AnswerEngine, config: Config, talking_points: TalkingPoints) -> FastAPI:
-    hub = Hub(engine, config, talking_points)
+def admin_token(config: Config) -> tuple[str, bool]:
+    """The admin token from the environment, or a fresh random one; (token, generated)."""
+    token = os.environ.get(config.server.admin_token_env)
+    return (token, False) if token else (secrets.token_urlsafe(18), True)
+
+
+def create_app(catalogs: CatalogService, config: Config, talking_points: TalkingPoints, *,
+               admin_token: str) -> FastAPI:
+    hub = Hub(catalogs, config, talking_points)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
         yield
         await hub.close()
 
-    app = FastAPI(title="cohost", lifespan=lifespan)
+    app = FastAPI(title="cohost", summary="Catalog owners' API: versions, uploads, FAQs, gaps. "
+                  "Authorize with the admin token.", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.hub = hub
+    app.state.catalogs = catalogs
+    app.state.admin_token = admin_token
+    app.include_router(make_router(catalogs, admin_token, config.store.max_upload_bytes))
+    install_error_handlers(app)
+    # Swagger UI from the installed package: /docs works offline and behind firewalls.
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="cohost API",
+                                   swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger/swagger-ui.css",
+                                   swagger_favicon_url="/static/swagger/favicon-32x32.png")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, object]:
-        return {"ok": True, "rooms": sorted(hub.rooms), "catalog": engine.catalog.shop.name}
+        shop = catalogs.default_shop
+        return {"ok": True, "rooms": sorted(hub.rooms), "shop": shop, "catalog": hub.engine.catalog.shop.name,
+                "version": catalogs.serving_version(shop)}
 
     @app.get("/overlay", response_class=HTMLResponse)
     async def overlay() -> HTMLResponse:
         return HTMLResponse((STATIC / "overlay.html").read_text(encoding="utf-8"))
+
+    @app.get("/admin", response_class=HTMLResponse)
+    async def admin() -> HTMLResponse:
+        return HTMLResponse((STATIC / "admin.html").read_text(encoding="utf-8"))
 
     @app.get("/rooms/{room}/stats")
     async def stats(room: str) -> JSONResponse:
@@ -67,21 +104,29 @@ def create_app(engine: AnswerEngine, config: Config, talking_points: TalkingPoin
         return JSONResponse({"room": room, "stats": dict(r.stats), "pending": r.pending_count(),
                              "idle": entry.runner.idle, "cancel_latencies_ms": lat})
 
-    async def refused(ws: WebSocket, token_env: str, token: str | None, room: str) -> bool:
-        """Close a socket with a bad token or room name before accepting it; True when closed."""
+    async def admitted(ws: WebSocket, token_env: str, token: str | None, room: str, shop: str | None
+                       ) -> RoomEntry | None:
+        """The room for a socket, or None after closing a socket with a bad token, room or shop."""
         if not _token_ok(token_env, token):
             await ws.close(code=4401, reason="bad or missing token")
-            return True
+            return None
         if not _room_ok(room):
             await ws.close(code=4400, reason="room must be 1-64 letters, digits, - or _")
-            return True
-        return False
+            return None
+        try:
+            return await hub.room(room, shop)
+        except StoreError as e:
+            await ws.close(code=4404, reason=str(e)[:120])
+        except RoomShopMismatch as e:
+            await ws.close(code=4409, reason=str(e)[:120])
+        return None
 
     @app.websocket("/ws/ingest")
-    async def ingest(ws: WebSocket, room: str = Query("default"), token: str | None = Query(None)) -> None:
-        if await refused(ws, config.server.ingest_token_env, token, room):
+    async def ingest(ws: WebSocket, room: str = Query("default"), token: str | None = Query(None),
+                     shop: str | None = Query(None)) -> None:
+        entry = await admitted(ws, config.server.ingest_token_env, token, room, shop)
+        if entry is None:
             return
-        entry = await hub.room(room)
         if len(entry.ingest) >= config.server.max_connections_per_room:
             await ws.close(code=4429, reason="too many connections to this room")
             return
@@ -111,10 +156,11 @@ def create_app(engine: AnswerEngine, config: Config, talking_points: TalkingPoin
             entry.ingest.discard(ws)
 
     @app.websocket("/ws/overlay")
-    async def overlay_ws(ws: WebSocket, room: str = Query("default"), token: str | None = Query(None)) -> None:
-        if await refused(ws, config.server.overlay_token_env, token, room):
+    async def overlay_ws(ws: WebSocket, room: str = Query("default"), token: str | None = Query(None),
+                         shop: str | None = Query(None)) -> None:
+        entry = await admitted(ws, config.server.overlay_token_env, token, room, shop)
+        if entry is None:
             return
-        entry = await hub.room(room)
         await ws.accept()
         runner = entry.runner
         await ws.send_text(json.dumps(runner.room.snapshot(runner.clock.now()), ensure_ascii=False))

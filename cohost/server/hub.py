@@ -2,7 +2,8 @@
 
 Each room has one Room + RoomRunner, the ingest sockets that feed it (replies go back to them), and the
 overlay pages that watch it. A socket that cannot keep up or has gone is dropped from the room; it never
-blocks the room.
+blocks the room. A room answers from one shop's catalog; when a new version of it starts serving, the
+room's runner is switched to it.
 """
 
 from __future__ import annotations
@@ -15,46 +16,80 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from ..aio import cancel_and_wait, create_task
 from ..config import Config
 from ..dialog.room import Room, SendChat
 from ..dialog.runner import RoomRunner, TalkingPoints
 from ..engine import AnswerEngine
+from ..knowledge.recorder import GapRecorder
+from ..knowledge.service import CatalogService
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 2.0
 
 
+class RoomShopMismatch(Exception):
+    pass
+
+
 @dataclass
 class RoomEntry:
     runner: RoomRunner
+    shop: str
     ingest: set[WebSocket] = field(default_factory=set)
     overlays: set[WebSocket] = field(default_factory=set)
     last_state: dict[str, Any] | None = None
 
 
 class Hub:
-    def __init__(self, engine: AnswerEngine, config: Config, talking_points: TalkingPoints):
-        self.engine = engine
+    def __init__(self, catalogs: CatalogService, config: Config, talking_points: TalkingPoints):
+        self.catalogs = catalogs
         self.config = config
         self._talking_points = talking_points
         self.rooms: dict[str, RoomEntry] = {}
         self._lock = asyncio.Lock()
+        self.gaps = GapRecorder(catalogs.store)
+        self._tasks: set[asyncio.Task[None]] = set()
+        catalogs.listen(self._catalog_swapped)
 
-    async def room(self, name: str) -> RoomEntry:
+    async def start(self) -> None:
+        create_task(self.gaps.run(), name="gap-recorder", tasks=self._tasks)
+        create_task(self.catalogs.watch(), name="catalog-watch", tasks=self._tasks)
+
+    @property
+    def engine(self) -> AnswerEngine:
+        """The default shop's engine."""
+        return self.catalogs.engine(self.catalogs.default_shop)
+
+    async def room(self, name: str, shop: str | None = None) -> RoomEntry:
+        """The room, created on first use; StoreError for a shop with no catalog, RoomShopMismatch when
+        the room already answers from another shop."""
+        shop = shop or self.catalogs.default_shop
         async with self._lock:
             entry = self.rooms.get(name)
             if entry is None:
-                room = Room(name, self.engine.catalog, self.config.dialog, max_chars=self.config.reply.max_chars)
-                runner = RoomRunner(room, self.engine, on_chat=self._send_reply, on_overlay=self._push_overlay,
-                                    talking_points=self._talking_points)
-                entry = self.rooms[name] = RoomEntry(runner)
+                engine = await self.catalogs.load(shop)
+                room = Room(name, engine.catalog, self.config.dialog, max_chars=self.config.reply.max_chars)
+                runner = RoomRunner(room, engine, on_chat=self._send_reply, on_overlay=self._push_overlay,
+                                    talking_points=self._talking_points,
+                                    on_gap=lambda r, gap, s=shop: self.gaps.add(s, r, gap))
+                entry = self.rooms[name] = RoomEntry(runner, shop)
                 await runner.start()
+            elif entry.shop != shop:
+                raise RoomShopMismatch(f"room {name!r} answers from shop {entry.shop!r}, not {shop!r}")
             return entry
 
     async def close(self) -> None:
+        await cancel_and_wait(*self._tasks)
         for entry in list(self.rooms.values()):
             await entry.runner.stop()
         self.rooms.clear()
+        await self.gaps.flush()
+
+    def _catalog_swapped(self, shop: str, engine: AnswerEngine) -> None:
+        for entry in self.rooms.values():
+            if entry.shop == shop:
+                entry.runner.swap_engine(engine)
 
     async def _send_reply(self, room: str, action: SendChat) -> None:
         entry = self.rooms.get(room)

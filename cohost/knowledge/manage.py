@@ -1,0 +1,174 @@
+"""`cohost knowledge ...`: the catalog store from the command line.
+
+These work on the same SQLite file as the server; a running server notices a version made here within a
+couple of seconds and swaps it in (CatalogService.watch).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..config import Config
+from ..errors import CatalogError, Problem
+from .catalog import Catalog
+from .diff import CatalogDiff, diff_catalogs
+from .export import dump_catalog
+from .gaps import cluster_gaps, draft_faq
+from .store import CatalogStore, StoreError
+from .uploads import parse_upload
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def _store(cfg: Config) -> CatalogStore:
+    return CatalogStore(cfg.resolve(cfg.store.path))
+
+
+def build_index(cfg: Config, catalog: Catalog, label: str) -> None:
+    """Build the engine for a catalog with a progress bar: proves the version can serve, and leaves its
+    embeddings in the cache so the server's swap is quick."""
+    from ..engine import AnswerEngine
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=False) as bar:
+        task = bar.add_task(f"indexing {label}", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        AnswerEngine(catalog, cfg, progress=progress)
+
+
+def _commit_and_build(cfg: Config, shop: str, change: Callable[[Catalog | None], Catalog], *,
+                      base_version: int | None, note: str, source: str) -> int:
+    store = _store(cfg)
+    info, catalog = store.commit(shop, change, base_version=base_version, author="cli", note=note, source=source)
+    try:
+        build_index(cfg, catalog, f"{shop} v{info.version}")
+    except BaseException as e:
+        store.mark(shop, info.version, "failed", f"{type(e).__name__}: {e}")
+        raise
+    store.mark(shop, info.version, "ready")
+    out.print(f"[green]{shop} v{info.version} is ready[/] ({info.faqs} FAQs, {info.products} products)")
+    return info.version
+
+
+def print_diff(diff: CatalogDiff) -> None:
+    c = diff.counts()
+    out.print(f"FAQs: {c['added']} added, {c['changed']} changed, {c['removed']} removed; products: "
+              f"{c['products_added']} added, {c['products_changed']} changed, {c['products_removed']} removed")
+    for ch in diff.faqs[:50]:
+        mark = {"added": "[green]+[/]", "changed": "[yellow]~[/]", "removed": "[red]-[/]"}[ch.kind]
+        after = ch.after or ch.before
+        question = after.question if after else ""
+        out.print(f"  {mark} {ch.faq_id} ({ch.product_id or 'shop'}) {question}")
+    if len(diff.faqs) > 50:
+        out.print(f"  … and {len(diff.faqs) - 50} more")
+
+
+def import_file(cfg: Config, path: Path, *, shop: str, base_version: int | None, dry_run: bool) -> int:
+    if not path.is_file():
+        raise CatalogError([Problem(str(path), "(file)", None, "file not found")])
+    size = path.stat().st_size
+    if size > cfg.store.max_upload_bytes:
+        raise CatalogError([Problem(str(path), "(file)", None, f"file is {size} bytes; the limit is "
+                                    f"{cfg.store.max_upload_bytes} bytes (store.max_upload_bytes)")])
+    data = path.read_bytes()
+    store = _store(cfg)
+    head_info = store.head(shop)
+    head = store.catalog(shop, head_info.version) if head_info else None
+    candidate, kind = parse_upload(data, path.name, head)
+    diff = diff_catalogs(head, candidate)
+    print_diff(diff)
+    if dry_run:
+        out.print("dry run: nothing was changed")
+        return 0
+    if diff.empty:
+        out.print(f"nothing changed: {shop} stays at v{head_info.version if head_info else 0}")
+        return 0
+
+    def change(current: Catalog | None) -> Catalog:
+        return candidate if kind == "catalog" or current is None else parse_upload(data, path.name, current)[0]
+
+    _commit_and_build(cfg, shop, change, base_version=base_version, note=f"import {path.name}", source=str(path))
+    return 0
+
+
+def export(cfg: Config, *, shop: str, fmt: str, version: int | None, output: Path | None) -> int:
+    data = dump_catalog(_store(cfg).catalog(shop, version), fmt)
+    if output is None:
+        if fmt == "xlsx":
+            raise StoreError("an Excel export needs -o FILE.xlsx")
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        output.write_bytes(data)
+        err.print(f"wrote {output} ({len(data)} bytes)")
+    return 0
+
+
+def versions(cfg: Config, *, shop: str) -> int:
+    store = _store(cfg)
+    rows = store.versions(shop)
+    if not rows:
+        raise StoreError(f"shop {shop!r} has no versions in {store.path}")
+    serving = store.serving(shop)
+    table = Table(title=f"{shop} — {store.path}")
+    for col in ("version", "created", "author", "status", "FAQs", "products", "note"):
+        table.add_column(col)
+    for v in rows:
+        mark = " ◀ serving" if serving and v.version == serving.version else ""
+        table.add_row(f"v{v.version}{mark}", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v.created_at)),
+                      v.author, v.status if not v.error else f"{v.status}: {v.error}", str(v.faqs), str(v.products),
+                      v.note)
+    out.print(table)
+    return 0
+
+
+def rollback(cfg: Config, *, shop: str, version: int, base_version: int | None) -> int:
+    store = _store(cfg)
+    old = store.catalog(shop, version)
+    _commit_and_build(cfg, shop, lambda _head: old, base_version=base_version, note=f"rollback to v{version}",
+                      source=f"v{version}")
+    return 0
+
+
+def gaps(cfg: Config, *, shop: str, days: float | None, draft: str | None, limit: int) -> int:
+    from ..retrieval.cache import CachedEmbedder
+    from ..retrieval.embedders import make_embedder
+
+    store = _store(cfg)
+    since = time.time() - 86400 * (days or cfg.store.gap_days)
+    found = store.open_gaps(shop, since)
+    cache_dir = cfg.resolve(cfg.cache_dir) if cfg.cache_dir else None
+    embedder = CachedEmbedder(make_embedder(cfg.embedder), cache_dir)
+    clusters = cluster_gaps(found, embedder.embed_queries)
+    embedder.save()
+    if draft is not None:
+        cluster = next((c for c in clusters if c.id == draft), None)
+        if cluster is None:
+            raise StoreError(f"no open gap cluster {draft!r}; run `cohost knowledge gaps` to list them")
+        d = draft_faq(cluster)
+        made = store.create_draft(shop, product_id=d["product_id"], question=d["question"], variants=d["variants"],
+                                  cluster=cluster.id, gap_ids=cluster.gap_ids)
+        out.print(f"draft {made.id}: {made.question} ({made.asked} questions); answer it on /admin")
+        return 0
+    if not clusters:
+        out.print(f"no unanswered questions in the last {days or cfg.store.gap_days:g} days")
+        return 0
+    table = Table(title=f"unanswered questions — {shop}, {len(found)} in {len(clusters)} clusters")
+    for col in ("cluster", "asked", "product", "question", "examples"):
+        table.add_column(col)
+    for c in clusters[:limit]:
+        table.add_row(c.id, str(c.count), c.product_id or "", c.label, " / ".join(c.examples[1:4]))
+    out.print(table)
+    out.print("turn one into a draft FAQ: cohost knowledge gaps --draft CLUSTER")
+    return 0

@@ -1,0 +1,53 @@
+"""Records the questions live rooms could not answer, for the gap report.
+
+Rooms run on the event loop and must never wait for a disk: gaps are buffered in memory and written to
+the store in one transaction a second from a worker thread. The buffer is bounded; under a flood the
+oldest unwritten gaps are dropped and counted, the room never slows down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+
+from ..dialog.room import Unanswered
+from .gaps import Gap
+from .store import CatalogStore
+
+log = logging.getLogger(__name__)
+
+
+class GapRecorder:
+    def __init__(self, store: CatalogStore, *, max_buffer: int = 10_000, interval_s: float = 1.0):
+        self.store = store
+        self.interval_s = interval_s
+        self._buffer: deque[tuple[str, Gap]] = deque(maxlen=max_buffer)
+        self.dropped = 0
+        self.written = 0
+
+    def add(self, shop: str, room: str, gap: Unanswered) -> None:
+        if len(self._buffer) == self._buffer.maxlen:
+            self.dropped += 1
+        self._buffer.append((shop, Gap(0, room, gap.text, gap.normalized, gap.product_id, gap.reason, gap.ts)))
+
+    async def flush(self) -> None:
+        if not self._buffer:
+            return
+        batch = list(self._buffer)
+        self._buffer.clear()
+        by_shop: dict[str, list[Gap]] = {}
+        for shop, gap in batch:
+            by_shop.setdefault(shop, []).append(gap)
+        for shop, gaps in by_shop.items():
+            try:
+                await asyncio.to_thread(self.store.record_gaps, shop, gaps)
+                self.written += len(gaps)
+            except Exception:
+                log.exception("could not record %d unanswered questions for shop %s", len(gaps), shop)
+
+    async def run(self) -> None:
+        """Flush every interval; cancel it, then call flush() once more on shutdown."""
+        while True:
+            await asyncio.sleep(self.interval_s)
+            await self.flush()
