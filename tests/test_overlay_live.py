@@ -88,3 +88,17 @@ def test_streamer_sees_product_questions_counts_and_pause(server, browser):
         expect(page.locator(".question")).to_have_count(0)  # the dress questions are withdrawn
         page.screenshot(path="/tmp/overlay_live.png")
     page.close()
+
+
+def test_a_refused_overlay_says_why_instead_of_connecting(server, browser, monkeypatch):
+    """With an overlay token configured, a page opened with a wrong one shows that the token is wrong."""
+    monkeypatch.setenv("COHOST_OVERLAY_TOKEN", "right")
+    page = browser.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{server}/overlay?room=refused&token=wrong")
+        status = page.locator("#connection-status")
+        sync_api.expect(status).to_have_text("令牌无效，请检查 OBS 中的地址", timeout=10_000)
+        monkeypatch.setenv("COHOST_OVERLAY_TOKEN", "wrong")  # the operator fixes it on the server side
+        sync_api.expect(status).to_have_text("已连接", timeout=20_000)
+    finally:
+        page.close()

@@ -174,9 +174,10 @@ def test_token_is_required_when_configured(engine, monkeypatch):
 
     async def main():
         async with live_server(engine, port=0) as (_app, port):
-            with pytest.raises(websockets.InvalidStatus):
+            with pytest.raises(websockets.ConnectionClosed) as refused:
                 async with websockets.connect(ingest_url("127.0.0.1", port, "r7")) as ws:
                     await ws.recv()
+            assert refused.value.rcvd.code == 4401 and "token" in refused.value.rcvd.reason
             async with websockets.connect(ingest_url("127.0.0.1", port, "r7", "s3cret")) as ws:
                 await ws.send(chat(1, "包邮吗"))
                 assert (await recv_until(ws, lambda m: m["type"] == "reply"))["faq_id"] == "ship_free"

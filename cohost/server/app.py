@@ -106,20 +106,26 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
 
     async def admitted(ws: WebSocket, token_env: str, token: str | None, room: str, shop: str | None
                        ) -> RoomEntry | None:
-        """The room for a socket, or None after closing a socket with a bad token, room or shop."""
+        """The room for a socket, or None after refusing it. A refused socket is accepted and then
+        closed with a code and reason, so the client (and the overlay page) can say why; a close
+        before accept reaches a browser only as an anonymous HTTP 403."""
+        refusal: tuple[int, str] | None = None
+        entry = None
         if not _token_ok(token_env, token):
-            await ws.close(code=4401, reason="bad or missing token")
-            return None
-        if not _room_ok(room):
-            await ws.close(code=4400, reason="room must be 1-64 letters, digits, - or _")
-            return None
-        try:
-            return await hub.room(room, shop)
-        except StoreError as e:
-            await ws.close(code=4404, reason=str(e)[:120])
-        except RoomShopMismatch as e:
-            await ws.close(code=4409, reason=str(e)[:120])
-        return None
+            refusal = (4401, "bad or missing token")
+        elif not _room_ok(room):
+            refusal = (4400, "room must be 1-64 letters, digits, - or _")
+        else:
+            try:
+                entry = await hub.room(room, shop)
+            except StoreError as e:
+                refusal = (4404, str(e)[:120])
+            except RoomShopMismatch as e:
+                refusal = (4409, str(e)[:120])
+        if refusal is not None:
+            await ws.accept()
+            await ws.close(code=refusal[0], reason=refusal[1])
+        return entry
 
     @app.websocket("/ws/ingest")
     async def ingest(ws: WebSocket, room: str = Query("default"), token: str | None = Query(None),
@@ -127,10 +133,10 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
         entry = await admitted(ws, config.server.ingest_token_env, token, room, shop)
         if entry is None:
             return
+        await ws.accept()
         if len(entry.ingest) >= config.server.max_connections_per_room:
             await ws.close(code=4429, reason="too many connections to this room")
             return
-        await ws.accept()
         entry.ingest.add(ws)
         try:
             while True:
