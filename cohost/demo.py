@@ -7,6 +7,7 @@ events are danmaku), so the same file can later be replayed into a real room.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 
 from .config import project_root
@@ -22,10 +23,14 @@ async def run_live_demo(engine: AnswerEngine, *, speed: float, port: int | None,
     from .sources.replay import ingest_url, load_recording, replay
 
     events = load_recording(DEMO_SESSION)
-    async with live_server(engine, port=port) as (app, bound):
+    token = secrets.token_urlsafe(12)
+    # The demo's catalog store is a throwaway one: edits made on /admin during the demo are not kept.
+    async with live_server(engine, port=port, admin_token=token) as (app, bound):
         host = engine.config.server.host
         print(f"cohost demo — {engine.catalog.shop.name}; replaying {len(events)} events at {speed}x")
-        print(f"overlay (open it in a browser or add it to OBS): http://{host}:{bound}/overlay?room={room}\n")
+        print(f"overlay (open it in a browser or add it to OBS): http://{host}:{bound}/overlay?room={room}")
+        print(f"catalog admin (try a question, upload FAQs, see unanswered ones): "
+              f"http://{host}:{bound}/admin#token={token}\n")
 
         def show(msg: dict[str, object]) -> None:
             if msg.get("type") == "reply":

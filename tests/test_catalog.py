@@ -463,3 +463,14 @@ def test_schema_and_cross_check_problems_are_reported_together(tmp_path):
     probs = problems(exc)
     find(probs, file=path, where="products[0].id", field="id")
     find(probs, file=path, where="products[1]", field="link")
+
+
+def test_unreadable_csv_is_a_row_problem_not_a_crash():
+    """A field beyond the csv module's limit (a pasted blob) is reported at its row."""
+    from cohost.knowledge.catalog import parse_faq_csv
+
+    text = "product_id,id,question,answer,variants\n,a,q," + "x" * 200_000 + ",\n"
+    with pytest.raises(CatalogError) as e:
+        parse_faq_csv(text, "faqs.csv")
+    (problem,) = e.value.problems
+    assert problem.where == "row 2" and "not readable as CSV" in problem.message

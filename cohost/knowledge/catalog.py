@@ -124,7 +124,8 @@ def validate_catalog(data: Any, source: str) -> Catalog:
 
 
 def _as_list(v: Any) -> list[Any]:
-    return v if isinstance(v, list) else []
+    # Tuples too: a catalog re-validated from model_dump() (API edits, with_faqs) holds tuples, not lists.
+    return list(v) if isinstance(v, list | tuple) else []
 
 
 def _cross_check(data: dict[str, Any], source: str) -> list[Problem]:
@@ -218,7 +219,10 @@ def load_faq_csv(path: str | Path, known_products: set[str] | None = None) -> li
 def parse_faq_csv(text: str, source: str, known_products: set[str] | None = None) -> list[tuple[str | None, FAQ]]:
     """Parse FAQ CSV rows. With known_products, an unknown product_id is reported at its row."""
     reader = csv.reader(io.StringIO(text, newline=""))
-    return faq_rows(enumerate(reader, start=1), source, known_products)
+    try:
+        return faq_rows(enumerate(reader, start=1), source, known_products)
+    except csv.Error as e:  # a field over the csv module's limit, a NUL byte...
+        raise CatalogError([Problem(source, f"row {reader.line_num}", None, f"not readable as CSV: {e}")]) from None
 
 
 def faq_rows(rows: Iterable[tuple[int, list[str]]], source: str,
