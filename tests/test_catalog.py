@@ -474,3 +474,18 @@ def test_unreadable_csv_is_a_row_problem_not_a_crash():
         parse_faq_csv(text, "faqs.csv")
     (problem,) = e.value.problems
     assert problem.where == "row 2" and "not readable as CSV" in problem.message
+
+
+def test_with_faqs_edits_in_place_and_appends_new_ones():
+    """Replacing an FAQ keeps the owner's order; a new one goes last; one moved to another product leaves."""
+    from cohost.knowledge.catalog import FAQ
+
+    c = load_catalog(Path(__file__).resolve().parent.parent / "knowledge" / "shop.yaml")
+    before = [f.id for f in c.product("dress").faqs]
+    after = c.with_faqs([("dress", FAQ(id=before[0], question="改过的问题", answer="改过的答案")),
+                         ("dress", FAQ(id="dress_new", question="新问题", answer="新答案")),
+                         ("fryer", FAQ(id=before[1], question="搬走的", answer="答案"))])
+    dress = after.product("dress").faqs
+    assert [f.id for f in dress] == [before[0], *before[2:], "dress_new"]
+    assert dress[0].answer == "改过的答案"
+    assert after.product("fryer").faqs[-1].id == before[1]

@@ -90,8 +90,10 @@ class Catalog(_Model):
         incoming = {faq.id for _, faq in rows}
 
         def merged(existing: tuple[FAQ, ...], pid: str | None) -> tuple[FAQ, ...]:
-            kept = [f for f in existing if f.id not in incoming]
-            return tuple(kept + [f for p, f in rows if (p or None) == pid])
+            # A replaced FAQ keeps its place (the owner's order); new ones go at the end.
+            mine = {f.id: f for p, f in rows if (p or None) == pid}
+            kept = [mine.pop(f.id, f) for f in existing if f.id not in incoming or f.id in mine]
+            return tuple(kept + list(mine.values()))
 
         products = tuple(p.model_copy(update={"faqs": merged(p.faqs, p.id)}) for p in self.products)
         shop = self.shop.model_copy(update={"faqs": merged(self.shop.faqs, None)})

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..aio import create_task
 from ..engine import AnswerEngine
 from .catalog import Catalog
 from .store import CatalogStore, StoreError, VersionInfo
@@ -65,6 +66,7 @@ class CatalogService:
         self._shops: dict[str, _Shop] = {}
         self._listeners: list[Listener] = []
         self.builds: dict[str, Build] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # builds in flight (wait=False callers do not hold them)
 
     @classmethod
     def around(cls, store: CatalogStore, engine: AnswerEngine, *, shop: str | None = None,
@@ -123,8 +125,8 @@ class CatalogService:
         info, catalog = await asyncio.to_thread(self.store.commit, shop, change, base_version=base_version,
                                                 author=author, note=note, source=source)
         build = self.builds[shop] = Build(shop, info.version, time.time())
-        task = asyncio.get_running_loop().create_task(self._build(shop, info.version, catalog, build),
-                                                      name=f"build-{shop}-v{info.version}")
+        task = create_task(self._build(shop, info.version, catalog, build), name=f"build-{shop}-v{info.version}",
+                           tasks=self._tasks)
         if wait:
             await asyncio.shield(task)
             return self.store.version(shop, info.version)

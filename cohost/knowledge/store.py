@@ -279,5 +279,7 @@ class CatalogStore:
                     version: int | None = None) -> None:
         with self._write() as db:
             # A discarded draft keeps its gaps: the owner decided those questions need no FAQ.
-            db.execute("UPDATE drafts SET status=?, faq_id=?, version=? WHERE shop=? AND id=?",
-                       (status, faq_id, version, shop, draft_id))
+            cur = db.execute("UPDATE drafts SET status=?, faq_id=?, version=? WHERE shop=? AND id=?",
+                             (status, faq_id, version, shop, draft_id))
+            if cur.rowcount == 0:
+                raise StoreError(f"shop {shop!r} has no draft {draft_id}")

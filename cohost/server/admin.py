@@ -127,18 +127,20 @@ def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int) -> 
                       x_cohost_token: Annotated[str | None, Header()] = None,
                       token_q: Annotated[str | None, Query(alias="token")] = None) -> None:
         given = bearer.credentials if bearer else (x_cohost_token or token_q)
-        if not given or not secrets.compare_digest(given, token):
+        # Bytes: compare_digest raises TypeError on a non-ASCII str, which would be a 500, not a 401.
+        if not given or not secrets.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "admin token missing or wrong", headers={"WWW-Authenticate": "Bearer"})
 
     router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+
     async def engine_for(shop: str) -> AnswerEngine:
         try:
             return await catalogs.load(shop)
         except StoreError as e:
             raise HTTPException(404, str(e)) from None
 
-    async def change(shop: str, fn: Callable[[Catalog | None], Catalog], *, base_version: int | None, note: str, source: str = "api",
-                     wait: bool = True) -> dict[str, Any]:
+    async def change(shop: str, fn: Callable[[Catalog | None], Catalog], *, base_version: int | None, note: str,
+                     source: str = "api", wait: bool = True) -> dict[str, Any]:
         info = await catalogs.change(shop, fn, base_version=base_version, author="api", note=note, source=source,
                                      wait=wait)
         return {"version": info.to_json(), "build": catalogs.builds[shop].to_json()}
@@ -236,6 +238,9 @@ def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int) -> 
             if faq_id not in _all_faqs(cat):
                 raise StoreError(f"no FAQ '{faq_id}'")
             faq = _valid(FAQ, body.model_dump(include={"id", "question", "answer", "variants"}), f"faqs.{faq_id}")
+            if body.id != faq_id and body.id in _all_faqs(cat):
+                # A rename onto another FAQ's id would silently replace that FAQ.
+                raise _invalid("api", f"faqs.{faq_id}", f"FAQ id '{body.id}' already exists", "id")
             cat = _without_faq(cat, faq_id) if body.id != faq_id else cat
             return cat.with_faqs([(body.product_id, faq)], source="api")
         return await change(shop, fn, base_version=body.base_version, note=f"edit FAQ {faq_id}", wait=wait)
