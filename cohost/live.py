@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from pathlib import Path
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI
 

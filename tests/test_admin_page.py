@@ -54,7 +54,7 @@ def server(engine) -> Iterator[tuple[Any, int]]:
     async def main() -> None:
         async with live_server(engine, port=0, admin_token=TOKEN) as (app, port):
             ready["app"], ready["port"] = app, port
-            while not stop.is_set():
+            while not stop.is_set():  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
 
     thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)

@@ -87,7 +87,7 @@ def test_questions_are_answered_without_a_wrong_lookup_while_a_new_version_swaps
                 during_upload = len(sent) - before_upload
                 await feed(20)
                 async with asyncio.timeout(10):
-                    while {i for _, m in replies for i in _ids(m)} != set(sent):
+                    while {i for _, m in replies for i in _ids(m)} != set(sent):  # noqa: ASYNC110
                         await asyncio.sleep(0.05)
                 reader.cancel()
             room = app.state.hub.rooms["swap"].runner.room
@@ -127,7 +127,7 @@ def test_unanswered_questions_in_a_live_room_become_gaps(engine, tmp_path):
                     await ws.send(json.dumps({"type": "chat", "id": f"g{i}", "text": text, "ts": time.time(),
                                               "user": {"id": f"u{i}", "name": f"观众{i}"}}, ensure_ascii=False))
                 async with asyncio.timeout(10):
-                    while len(store.open_gaps("default")) < 2:
+                    while len(store.open_gaps("default")) < 2:  # noqa: ASYNC110
                         await asyncio.sleep(0.1)
         gaps = store.open_gaps("default")
         assert sorted(g.text for g in gaps) == ["能寄到南极科考站吗", "能寄到南极科考站吗？"]

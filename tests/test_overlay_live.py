@@ -35,7 +35,7 @@ def server(engine) -> Iterator[int]:
     async def main() -> None:
         async with live_server(engine, port=0) as (_app, port):
             ready["port"] = port
-            while not stop.is_set():
+            while not stop.is_set():  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
 
     thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)

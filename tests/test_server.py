@@ -122,7 +122,7 @@ def test_engine_failure_loses_no_message_and_the_room_keeps_answering(engine, mo
                 await ws.send(chat(1, "包邮吗"))
                 runner = app.state.hub.rooms
                 async with asyncio.timeout(5):
-                    while "r_err" not in runner or runner["r_err"].runner.room.stats["engine_error"] < 1:
+                    while "r_err" not in runner or runner["r_err"].runner.room.stats["engine_error"] < 1:  # noqa: ASYNC110
                         await asyncio.sleep(0.01)
                 await ws.send(chat(2, "能开发票吗"))
                 reply = await recv_until(ws, lambda m: m["type"] == "reply")

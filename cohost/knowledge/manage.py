@@ -146,7 +146,7 @@ def gaps(cfg: Config, *, shop: str, days: float | None, draft: str | None, limit
     from ..retrieval.embedders import make_embedder
 
     store = _store(cfg)
-    since = time.time() - 86400 * (days or cfg.store.gap_days)
+    since = time.time() - 86400 * (days if days is not None else cfg.store.gap_days)
     found = store.open_gaps(shop, since)
     cache_dir = cfg.resolve(cfg.cache_dir) if cfg.cache_dir else None
     embedder = CachedEmbedder(make_embedder(cfg.embedder), cache_dir)

@@ -143,7 +143,12 @@ def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int) -> 
                      source: str = "api", wait: bool = True) -> dict[str, Any]:
         info = await catalogs.change(shop, fn, base_version=base_version, author="api", note=note, source=source,
                                      wait=wait)
-        return {"version": info.to_json(), "build": catalogs.builds[shop].to_json()}
+        build = catalogs.builds[shop].to_json()
+        if wait and info.status == "failed":
+            # The version is stored (nothing is lost) but does not serve: say so, not 200.
+            raise HTTPException(500, f"version {info.version} was saved but its index failed to build: "
+                                     f"{info.error}; the previous version keeps serving")
+        return {"version": info.to_json(), "build": build}
 
     @router.get("/shops", summary="Shops in the store and the version each serves")
     async def shops() -> list[dict[str, Any]]:
@@ -302,7 +307,7 @@ def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int) -> 
 
     async def clusters(shop: str, days: float | None) -> list[GapCluster]:
         engine = await engine_for(shop)
-        since = time.time() - 86400 * (days or engine.config.store.gap_days)
+        since = time.time() - 86400 * (days if days is not None else engine.config.store.gap_days)
         gaps = await asyncio.to_thread(store.open_gaps, shop, since)
         return await asyncio.to_thread(cluster_gaps, gaps, engine.embedder.embed_queries)
 

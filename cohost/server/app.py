@@ -40,7 +40,8 @@ ROOM_NAME_MAX = 64
 
 def _token_ok(expected_env: str, given: str | None) -> bool:
     expected = os.environ.get(expected_env)
-    return not expected or (given is not None and secrets.compare_digest(expected, given))
+    # Bytes: compare_digest raises TypeError on a non-ASCII str.
+    return not expected or (given is not None and secrets.compare_digest(expected.encode(), given.encode()))
 
 
 def _room_ok(room: str) -> bool:
