@@ -120,3 +120,15 @@ def test_normalize_is_idempotent(norm, text):
     """Normalising an already-normalised text changes nothing."""
     once = norm(text)
     assert norm(once) == once
+
+
+@pytest.mark.parametrize("text", ["有赠品吗", "保真吗", "敏感皮肤可以用吗"])
+def test_correct_words_are_not_rewritten_across_a_word_boundary(norm, text):
+    """有赠 sounds like 邮政 and 真吗 like 正码, but they straddle the words 赠品 and 保真: left alone."""
+    assert norm(text) == text
+
+
+@pytest.mark.parametrize(("typo", "fixed"), [("能包油不", "能包邮不"), ("敏感鸡能用吗", "敏感肌能用吗"),
+                                             ("发货到广冬要几天", "发货到广东要几天")])
+def test_typos_on_word_boundaries_are_still_fixed(norm, typo, fixed):
+    assert norm(typo) == fixed

@@ -109,6 +109,11 @@ class Normalizer:
         vocab = self._vocab
         if len(run) < 2:
             return run
+        # A typo is replaced only where it starts and ends on a word boundary of the run: "有赠品吗" is
+        # 有 / 赠品 / 吗, so "有赠" (which sounds like 邮政) is not a piece to correct.
+        bounds = {0}
+        for word in jieba.cut(run, HMM=False):
+            bounds.add(max(bounds) + len(word))
         out: list[str] = []
         i = 0
         while i < len(run):
@@ -120,6 +125,8 @@ class Normalizer:
                     i += length
                     replaced = True
                     break
+                if i not in bounds or i + length not in bounds:
+                    continue
                 key = " ".join(_char_pinyin(c) for c in piece)
                 candidates = vocab.by_key.get(key)
                 if candidates and len(candidates) == 1 and (jieba.dt.FREQ.get(piece) or 0) <= _COMMON_WORD_FREQ:
