@@ -163,3 +163,24 @@ def test_a_room_can_answer_from_another_shop(engine, tmp_path, catalog):
             assert closed.value.rcvd.code == 4404
 
     asyncio.run(main())
+
+
+def test_a_version_made_by_another_process_is_swapped_in(engine, tmp_path):
+    """`cohost knowledge import` writes the same SQLite file; the running server picks the version up."""
+    from cohost.knowledge.catalog import FAQ
+
+    async def main():
+        store = CatalogStore(tmp_path / "catalog.sqlite3")
+        async with live_server(engine, port=0, store=store, admin_token=TOKEN) as (app, _port):
+            catalogs = app.state.catalogs
+            faq = FAQ(id="dress_iron", question="能熨烫吗？", answer="可以低温熨烫。")
+            info, _ = await asyncio.to_thread(store.commit, "default", lambda c: c.with_faqs([("dress", faq)]),
+                                              author="cli")
+            await asyncio.to_thread(store.mark, "default", info.version, "ready")  # as the CLI does after building
+            async with asyncio.timeout(15):
+                while catalogs.serving_version("default") != info.version:  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
+            assert any(e.id == "dress_iron" for e in catalogs.engine("default").entries)
+            assert app.state.hub.engine is catalogs.engine("default")
+
+    asyncio.run(main())

@@ -13,7 +13,6 @@ ready versions and swaps them in the same way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -174,15 +173,22 @@ class CatalogService:
         while True:
             await asyncio.sleep(interval_s)
             for shop in list(self._shops):
-                with contextlib.suppress(StoreError):
+                try:
                     info = await asyncio.to_thread(self.store.serving, shop)
                     build = self.builds.get(shop)
                     if info is None or info.version <= self._shops[shop].version or (
+                            build is not None and build.version == info.version and build.state != "ready") or (
                             build is not None and build.state == "building"):
-                        continue
+                        continue  # nothing new, being built here, or already failed here (not retried)
                     catalog = await asyncio.to_thread(self.store.catalog, shop, info.version)
                     build = self.builds[shop] = Build(shop, info.version, time.time())
                     async with self._shops[shop].lock:
                         engine = await asyncio.to_thread(self.base.rebuilt, catalog, build.progress)
                     build.state, build.finished = "ready", time.time()
                     self._swap(shop, engine, info.version)
+                except StoreError:
+                    continue
+                except Exception as e:  # one bad version must not stop watching every shop
+                    log.exception("could not load a new version of shop %s", shop)
+                    if shop in self.builds and self.builds[shop].state == "building":
+                        self.builds[shop].state, self.builds[shop].error = "failed", f"{type(e).__name__}: {e}"
