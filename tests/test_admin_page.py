@@ -3,10 +3,8 @@ when they log in, upload FAQ files, apply them, try questions, roll back and ans
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -14,18 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} not found: admin page browser tests need the system Chromium", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+from chromium import launched_browser, live_server_thread, sync_api  # noqa: E402 (skips without Chromium)
 
 from cohost.knowledge.gaps import Gap  # noqa: E402
-from cohost.live import live_server  # noqa: E402
 
 pytestmark = pytest.mark.slow
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TOKEN = "admin-page-test-token"
 SHOP = "default"
 WAIT_MS = 20_000
@@ -47,33 +38,14 @@ GOOD_CSV = HEADER + (
 
 @pytest.fixture(scope="module")
 def server(engine) -> Iterator[tuple[Any, int]]:
-    """The live server (app, port) on a loop in a background thread (Playwright's sync API owns the main thread)."""
-    ready: dict[str, Any] = {}
-    stop = threading.Event()
-
-    async def main() -> None:
-        async with live_server(engine, port=0, admin_token=TOKEN) as (app, port):
-            ready["app"], ready["port"] = app, port
-            while not stop.is_set():  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-
-    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while "port" not in ready:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    yield ready["app"], ready["port"]
-    stop.set()
-    thread.join(10)
+    with live_server_thread(engine, admin_token=TOKEN) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[sync_api.Browser]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with launched_browser() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

@@ -3,58 +3,27 @@ viewers chat and the product changes."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} not found: overlay browser tests need the system Chromium", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
-
+from chromium import launched_browser, live_server_thread, sync_api  # noqa: E402 (skips without Chromium)
 from websockets.sync.client import connect  # noqa: E402
 
-from cohost.live import live_server  # noqa: E402
-
 pytestmark = pytest.mark.slow
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
 def server(engine) -> Iterator[int]:
-    """The live server on a loop in a background thread (Playwright's sync API owns the main thread)."""
-    ready: dict[str, int] = {}
-    stop = threading.Event()
-
-    async def main() -> None:
-        async with live_server(engine, port=0) as (_app, port):
-            ready["port"] = port
-            while not stop.is_set():  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-
-    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while "port" not in ready:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    yield ready["port"]
-    stop.set()
-    thread.join(10)
+    with live_server_thread(engine) as (_app, port):
+        yield port
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[sync_api.Browser]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with launched_browser() as b:
         yield b
-        b.close()
 
 
 def send(ws, event: dict) -> None:

@@ -14,27 +14,13 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} not found: overlay browser tests need the system Chromium", allow_module_level=True)
-
-pytest.importorskip("playwright.sync_api", reason="overlay browser tests need playwright (python)")
 pytest.importorskip("starlette", reason="overlay harness needs starlette")
 pytest.importorskip("uvicorn", reason="overlay harness needs uvicorn")
 
+from chromium import launched_browser  # noqa: E402 (skips without Chromium)
 from overlay_harness import OverlayHarness  # noqa: E402
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 XSS = "<img src=x onerror=alert(1)>"
 
 BASE_STATE: dict[str, Any] = {
@@ -100,12 +86,8 @@ def harness() -> Iterator[OverlayHarness]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with launched_browser() as b:
+        yield b
 
 
 @pytest.fixture(autouse=True)

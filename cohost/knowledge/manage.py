@@ -22,7 +22,7 @@ from .diff import CatalogDiff, diff_catalogs
 from .export import dump_catalog
 from .gaps import cluster_gaps, draft_faq
 from .store import CatalogStore, StoreError
-from .uploads import parse_upload
+from .uploads import parse_upload, upload_change
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -95,10 +95,8 @@ def import_file(cfg: Config, path: Path, *, shop: str, base_version: int | None,
         out.print(f"nothing changed: {shop} stays at v{head_info.version if head_info else 0}")
         return 0
 
-    def change(current: Catalog | None) -> Catalog:
-        return candidate if kind == "catalog" or current is None else parse_upload(data, path.name, current)[0]
-
-    _commit_and_build(cfg, shop, change, base_version=base_version, note=f"import {path.name}", source=str(path))
+    _commit_and_build(cfg, shop, upload_change(data, path.name, candidate, kind), base_version=base_version,
+                      note=f"import {path.name}", source=str(path))
     return 0
 
 

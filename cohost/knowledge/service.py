@@ -128,7 +128,7 @@ class CatalogService:
                            tasks=self._tasks)
         if wait:
             await asyncio.shield(task)
-            return self.store.version(shop, info.version)
+            return await asyncio.to_thread(self.store.version, shop, info.version)
         return info
 
     async def rollback(self, shop: str, to_version: int, *, base_version: int | None = None, author: str = "api",
@@ -138,7 +138,9 @@ class CatalogService:
         return await self.change(shop, lambda _head: old, base_version=base_version, author=author,
                                  note=f"rollback to v{to_version}", source=f"v{to_version}", wait=wait)
 
-    async def _build(self, shop: str, version: int, catalog: Catalog, build: Build) -> None:
+    async def _build(self, shop: str, version: int, catalog: Catalog, build: Build, *, record: bool = True) -> None:
+        """Build a version's engine and swap it in. ``record`` marks the version ready or failed in the
+        store; a version another process already made ready is only loaded."""
         state = self._shops.get(shop)
         lock = state.lock if state else asyncio.Lock()
         async with lock:  # one build at a time per shop: they share the encoder anyway
@@ -147,9 +149,11 @@ class CatalogService:
             except Exception as e:
                 log.exception("building version %s of shop %s failed", version, shop)
                 build.state, build.error, build.finished = "failed", f"{type(e).__name__}: {e}", time.time()
-                await asyncio.to_thread(self.store.mark, shop, version, "failed", build.error)
+                if record:
+                    await asyncio.to_thread(self.store.mark, shop, version, "failed", build.error)
                 return
-            await asyncio.to_thread(self.store.mark, shop, version, "ready")
+            if record:
+                await asyncio.to_thread(self.store.mark, shop, version, "ready")
             build.state, build.finished = "ready", time.time()
             self._swap(shop, engine, version)
 
@@ -176,19 +180,16 @@ class CatalogService:
                 try:
                     info = await asyncio.to_thread(self.store.serving, shop)
                     build = self.builds.get(shop)
-                    if info is None or info.version <= self._shops[shop].version or (
-                            build is not None and build.version == info.version and build.state != "ready") or (
-                            build is not None and build.state == "building"):
-                        continue  # nothing new, being built here, or already failed here (not retried)
+                    if info is None or info.version <= self._shops[shop].version:
+                        continue
+                    if build is not None and (build.state == "building" or (
+                            build.version == info.version and build.state == "failed")):
+                        continue  # being built here, or it already failed here (not retried)
                     catalog = await asyncio.to_thread(self.store.catalog, shop, info.version)
-                    build = self.builds[shop] = Build(shop, info.version, time.time())
-                    async with self._shops[shop].lock:
-                        engine = await asyncio.to_thread(self.base.rebuilt, catalog, build.progress)
-                    build.state, build.finished = "ready", time.time()
-                    self._swap(shop, engine, info.version)
                 except StoreError:
                     continue
-                except Exception as e:  # one bad version must not stop watching every shop
-                    log.exception("could not load a new version of shop %s", shop)
-                    if shop in self.builds and self.builds[shop].state == "building":
-                        self.builds[shop].state, self.builds[shop].error = "failed", f"{type(e).__name__}: {e}"
+                except Exception:  # a store that cannot be read this time must not stop the watch
+                    log.exception("could not read the newest version of shop %s", shop)
+                    continue
+                self.builds[shop] = Build(shop, info.version, time.time())
+                await self._build(shop, info.version, catalog, self.builds[shop], record=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import PurePath
 
 from ..errors import CatalogError, Problem
@@ -30,3 +31,11 @@ def parse_upload(data: bytes, filename: str, head: Catalog | None) -> tuple[Cata
     return head.with_faqs(rows, source=filename), kind
 
 
+
+
+def upload_change(data: bytes, filename: str, candidate: Catalog, kind: str) -> Callable[[Catalog | None], Catalog]:
+    """The change a previewed upload makes when it is written: a whole catalog is the candidate as
+    previewed; FAQ rows are merged into the head as it is at that moment (it may have moved on)."""
+    def change(current: Catalog | None) -> Catalog:
+        return candidate if kind == "catalog" or current is None else parse_upload(data, filename, current)[0]
+    return change

@@ -28,7 +28,7 @@ from ..knowledge.export import FORMATS, dump_catalog
 from ..knowledge.gaps import GapCluster, cluster_gaps, draft_faq
 from ..knowledge.service import CatalogService
 from ..knowledge.store import StoreError, VersionConflict
-from ..knowledge.uploads import parse_upload
+from ..knowledge.uploads import parse_upload, upload_change
 
 SHOP = r"^[a-z0-9_-]{1,64}$"
 M = TypeVar("M", bound=BaseModel)
@@ -211,12 +211,8 @@ def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int) -> 
         if dry_run:
             return JSONResponse({"ok": True, "kind": kind, "base_version": base, "diff": diff.to_json()})
 
-        def apply(current: Catalog | None) -> Catalog:
-            # FAQ rows are merged into the head as it is when the version is written.
-            return candidate if kind == "catalog" or current is None else parse_upload(data, filename, current)[0]
-
-        result = await change(shop, apply, base_version=base_version, note=f"upload {filename}",
-                              source=filename, wait=wait)
+        result = await change(shop, upload_change(data, filename, candidate, kind), base_version=base_version,
+                              note=f"upload {filename}", source=filename, wait=wait)
         return JSONResponse({"ok": True, "kind": kind, "diff": diff.to_json(), **result},
                             status_code=200 if wait else 202)
 

@@ -107,9 +107,10 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
 
     async def admitted(ws: WebSocket, token_env: str, token: str | None, room: str, shop: str | None
                        ) -> RoomEntry | None:
-        """The room for a socket, or None after refusing it. A refused socket is accepted and then
-        closed with a code and reason, so the client (and the overlay page) can say why; a close
-        before accept reaches a browser only as an anonymous HTTP 403."""
+        """Accept the socket; return its room, or None after closing it with a code and reason.
+
+        A refused socket is accepted before it is closed so the client (and the overlay page) can say
+        why: a close before accept reaches a browser only as an anonymous HTTP 403."""
         refusal: tuple[int, str] | None = None
         entry = None
         if not _token_ok(token_env, token):
@@ -123,8 +124,8 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
                 refusal = (4404, str(e)[:120])
             except RoomShopMismatch as e:
                 refusal = (4409, str(e)[:120])
+        await ws.accept()
         if refusal is not None:
-            await ws.accept()
             await ws.close(code=refusal[0], reason=refusal[1])
         return entry
 
@@ -134,7 +135,6 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
         entry = await admitted(ws, config.server.ingest_token_env, token, room, shop)
         if entry is None:
             return
-        await ws.accept()
         if len(entry.ingest) >= config.server.max_connections_per_room:
             await ws.close(code=4429, reason="too many connections to this room")
             return
@@ -168,7 +168,6 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
         entry = await admitted(ws, config.server.overlay_token_env, token, room, shop)
         if entry is None:
             return
-        await ws.accept()
         runner = entry.runner
         await ws.send_text(json.dumps(runner.room.snapshot(runner.clock.now()), ensure_ascii=False))
         entry.overlays.add(ws)
