@@ -161,13 +161,16 @@ def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int) -> 
 
     @router.get("/shops/{shop}/status", summary="Serving version, newest version and index build progress")
     async def status(shop: ShopId) -> dict[str, Any]:
+        # The build is read before the store: a build is marked in the store before it reports "ready",
+        # so a "ready" build is never shown beside a store row still saying "building".
+        build = catalogs.builds.get(shop)
+        build_json = build.to_json() if build else None
         head = await asyncio.to_thread(store.head, shop)
         if head is None:
             raise HTTPException(404, f"shop {shop!r} has no catalog yet")
         serving = await asyncio.to_thread(store.serving, shop)
-        build = catalogs.builds.get(shop)
         return {"shop": shop, "head": head.to_json(), "serving": serving.to_json() if serving else None,
-                "build": build.to_json() if build else None}
+                "build": build_json}
 
     @router.get("/shops/{shop}/versions", summary="Every version, newest first")
     async def versions(shop: ShopId) -> list[dict[str, Any]]:
