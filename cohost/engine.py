@@ -27,7 +27,7 @@ from .retrieval.cache import CachedEmbedder
 from .retrieval.embedders import Embedder, make_embedder
 from .retrieval.index import ALL, EntryIndex, Progress
 from .retrieval.lexical import content_tokens, grams, term_covered
-from .understand.intent import IntentClassifier, IntentResult, train_from_seed
+from .understand.intent import IntentClassifier, IntentResult, TextFeatures, train_from_seed
 from .understand.normalize import Normalizer
 from .understand.products import ProductResolver, Resolution
 
@@ -69,6 +69,21 @@ class Message:
     text: str
     user: str | None = None
     on_stage: str | None = None
+    urgent: bool = False  # a paying viewer: encoded first when the encoder is busy
+
+
+@dataclass(frozen=True, eq=False)
+class Pending:
+    """A distinct message text (and its repeats in the same batch) that needs an encoder pass."""
+
+    engine: AnswerEngine
+    key: tuple[str, str | None]
+    indices: tuple[int, ...]          # positions in the batch given to triage
+    messages: tuple[Message, ...]
+    resolution: Resolution
+    features: TextFeatures
+    p_question: float                 # from the text alone: encode the likeliest questions first
+    urgent: bool
 
 
 @dataclass(frozen=True)
@@ -153,8 +168,21 @@ class AnswerEngine:
         return self.answer_many([message])[0]
 
     def answer_many(self, messages: Sequence[Message]) -> list[Decision]:
-        """Decide for a batch: cached texts cost nothing, plain non-questions skip the encoder, and the
-        rest (each distinct text once) share one encoder call."""
+        """Decide every message of a batch."""
+        results, pending = self.triage(messages)
+        for p, decisions in zip(pending, self.finish(pending), strict=True):
+            for i, d in zip(p.indices, decisions, strict=True):
+                results[i] = d
+        return [d for d in results if d is not None]
+
+    def triage(self, messages: Sequence[Message]) -> tuple[list[Decision | None], list[Pending]]:
+        """Decide what needs no encoder pass: cached texts, plain non-questions, and texts embedded before
+        (catalog keys, intent seeds, recent messages). The rest come back as Pending, one per distinct
+        text, with the text's probability of being a question, to be passed to ``finish``; their slots
+        in the first list are None.
+
+        Under load the encoder is the scarce resource: the caller encodes the likeliest questions first.
+        """
         results: list[Decision | None] = [None] * len(messages)
         fresh: dict[tuple[str, str | None], list[int]] = {}
         for i, m in enumerate(messages):
@@ -165,38 +193,60 @@ class AnswerEngine:
             else:
                 fresh.setdefault(key, []).append(i)
         keys = list(fresh)
-        firsts = [messages[fresh[k][0]] for k in keys]
         if not keys:
-            return [r for r in results if r is not None]
+            return results, []
+        firsts = [messages[fresh[k][0]] for k in keys]
         features = self.intent.text_features([k[0] for k in keys], [m.text for m in firsts])
-        rows: list[int] = []
-        to_encode: list[tuple[tuple[str, str | None], Resolution]] = []
-        for n, (key, m, intent) in enumerate(zip(keys, firsts, self.intent.screen(features), strict=True)):
+        screened, p_question = self.intent.screen(features)
+        pending: list[Pending] = []
+        for n, (key, m, intent) in enumerate(zip(keys, firsts, screened, strict=True)):
+            group = [messages[i] for i in fresh[key]]
             if intent is not None:
                 decision = Decision(m.text, key[0], intent, m.on_stage, "screened", False, f"intent is {intent.label}")
-                self._store(key, decision, fresh[key], messages, results)
+                decided = self._settle(key, decision, group)
             else:
-                rows.append(n)
-                to_encode.append((key, self.resolver.resolve(key[0], m.on_stage)))
-        if to_encode:
-            # Live queries bypass the persistent cache: repeats are served by the decision cache instead.
-            vectors = self.embedder.inner.embed_queries([r.rest for _, r in to_encode])
-            intents = self.intent.classify_features(features.take(rows), vectors)
-            for n, (key, res), vec, intent in zip(rows, to_encode, vectors, intents, strict=True):
-                self._store(key, self._decide(firsts[n].text, key[0], res, vec, intent), fresh[key], messages, results)
-        return [r for r in results if r is not None]
+                res = self.resolver.resolve(key[0], m.on_stage)
+                p = Pending(self, key, tuple(fresh[key]), tuple(group), res, features.take([n]),
+                            float(p_question[n]), any(g.urgent for g in group))
+                vec = self.embedder.known(res.rest)
+                if vec is None:
+                    pending.append(p)
+                    continue
+                decided = self._finish_one(p, vec)
+            for i, d in zip(fresh[key], decided, strict=True):
+                results[i] = d
+        return results, pending
 
-    def _store(self, key: tuple[str, str | None], decision: Decision, indices: list[int],
-               messages: Sequence[Message], results: list[Decision | None]) -> None:
+    def finish(self, pending: Sequence[Pending]) -> list[list[Decision]]:
+        """Decide triaged messages with one encoder call for the texts not yet embedded. Each item's
+        decisions are in the order of its messages."""
+        if any(p.engine is not self for p in pending):
+            raise ValueError("a message triaged by another engine must be triaged again")
+        vectors: list[np.ndarray | None] = [self.embedder.known(p.resolution.rest) for p in pending]
+        todo = [n for n, v in enumerate(vectors) if v is None]
+        if todo:
+            for n, v in zip(todo, self.embedder.embed_live([pending[n].resolution.rest for n in todo]), strict=True):
+                vectors[n] = v
+        return [self._finish_one(p, v) for p, v in zip(pending, vectors, strict=True) if v is not None]
+
+    def _finish_one(self, p: Pending, vec: np.ndarray) -> list[Decision]:
+        hit = self._cache_get(p.key)  # decided meanwhile by another call
+        if hit is not None:
+            return [self._personalise(replace(hit, text=m.text, cached=True), m) for m in p.messages]
+        intent = self.intent.classify_features(p.features, vec[None, :])[0]
+        decision = self._decide(p.messages[0].text, p.key[0], p.resolution, vec, intent)
+        return self._settle(p.key, decision, list(p.messages))
+
+    def _settle(self, key: tuple[str, str | None], decision: Decision, messages: list[Message]) -> list[Decision]:
+        """Cache a decision and personalise it for every message that asked it."""
         self._cache_put(key, decision)
-        for n, i in enumerate(indices):
-            d = decision if n == 0 else replace(decision, text=messages[i].text, cached=True)
-            results[i] = self._personalise(d, messages[i])
+        return [self._personalise(decision if n == 0 else replace(decision, text=m.text, cached=True), m)
+                for n, m in enumerate(messages)]
 
     def classify_intent(self, text: str) -> IntentResult:
         """Intent alone, on the same text and embedding the full path would use."""
         norm = self.normalizer(text)
-        vec = self.embedder.inner.embed_queries([self.resolver.resolve(norm, None).rest])[0]
+        vec = self.embedder.embed_live([self.resolver.resolve(norm, None).rest])[0]
         return self.intent.classify(norm, text, vec)
 
     def bare_search(self, text: str) -> None:
@@ -205,8 +255,10 @@ class AnswerEngine:
         self.index.search(vec[0], ALL, self.config.retrieval.top_k)
 
     def clear_cache(self) -> None:
+        """Forget what live traffic taught: cached decisions and the vectors of recent messages."""
         with self._cache_lock:
             self._cache.clear()
+        self.embedder.forget_live()
 
     # -- decision -----------------------------------------------------------------------------------------
 

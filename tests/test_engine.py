@@ -109,3 +109,35 @@ def test_works_on_a_catalog_it_has_never_seen(config):
     assert engine.answer(Message("2号可以直接上明火吗", "u")).faq_id == "pot_fire"
     assert not engine.answer(Message("有没有农残检测报告", "u", "tea")).answered
     assert not engine.answer(Message("有普洱吗", "u")).answered
+
+
+def test_triage_decides_what_needs_no_encoder_and_finish_decides_the_rest(engine):
+    """Greetings, repeats and texts seen before (catalog keys) are decided in triage; a new question is
+    left pending, and finish gives the same decisions as answering it directly."""
+    engine.clear_cache()
+    key = next(e for e in engine.entries if e.product_id is None).keys[0]
+    msgs = [Message("主播晚上好"), Message(key), Message("请问这一款的面料到底会不会起球呀", "小王"),
+            Message("请问这一款的面料到底会不会起球呀", "小李")]
+    decided, pending = engine.triage(msgs)
+    assert decided[0] is not None and decided[0].product_how == "screened" and decided[0].intent.label == "greeting"
+    assert decided[1] is not None  # a catalog key: its vector is known
+    assert decided[2] is None and decided[3] is None
+    assert len(pending) == 1 and pending[0].indices == (2, 3) and 0.0 <= pending[0].p_question <= 1.0
+    [finished] = engine.finish(pending)
+    assert [d.text for d in finished] == [msgs[2].text, msgs[3].text]
+    engine.clear_cache()
+    direct = engine.answer(Message(msgs[2].text, "小王"))
+    assert (finished[0].answered, finished[0].reason, finished[0].faq_id) == (direct.answered, direct.reason,
+                                                                              direct.faq_id)
+    # Decided by now: triage finds it in the decision cache.
+    again, left = engine.triage([Message(msgs[2].text)])
+    assert again[0] is not None and again[0].cached and left == []
+
+
+def test_finish_refuses_work_triaged_by_another_engine(engine, catalog):
+    other = engine.rebuilt(catalog)
+    engine.clear_cache()
+    _, pending = engine.triage([Message("这款裤子洗了以后会不会缩水变短")])
+    assert len(pending) == 1
+    with pytest.raises(ValueError, match="triaged again"):
+        other.finish(pending)

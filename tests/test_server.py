@@ -103,23 +103,27 @@ def test_stale_timestamp_is_never_answered(engine):
     run(main())
 
 
-def test_engine_failure_loses_no_message_and_the_room_keeps_answering(engine, monkeypatch):
-    """A model error fails that batch (counted as engine_error), not the room's decider."""
-    real = engine.answer_many
+@pytest.mark.parametrize("stage", ["triage", "finish"])
+def test_engine_failure_loses_no_message_and_the_room_keeps_answering(engine, monkeypatch, stage):
+    """A model error, in triage or in the encoder stage, fails that batch (counted as engine_error), not
+    the room's decider."""
+    real = getattr(engine, stage)
     calls = {"n": 0}
 
-    def flaky(messages):
+    def flaky(*args):
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("encoder crashed")
-        return real(messages)
+        return real(*args)
 
-    monkeypatch.setattr(engine, "answer_many", flaky)
+    monkeypatch.setattr(engine, stage, flaky)
+    engine.clear_cache()
 
     async def main():
         async with live_server(engine, port=0) as (app, port):
             async with websockets.connect(ingest_url("127.0.0.1", port, "r_err")) as ws:
-                await ws.send(chat(1, "包邮吗"))
+                # Never seen before, so it needs the encoder stage.
+                await ws.send(chat(1, "请问一下这款到底包不包邮呀"))
                 runner = app.state.hub.rooms
                 async with asyncio.timeout(5):
                     while "r_err" not in runner or runner["r_err"].runner.room.stats["engine_error"] < 1:  # noqa: ASYNC110
@@ -127,6 +131,7 @@ def test_engine_failure_loses_no_message_and_the_room_keeps_answering(engine, mo
                 await ws.send(chat(2, "能开发票吗"))
                 reply = await recv_until(ws, lambda m: m["type"] == "reply")
             room = app.state.hub.rooms["r_err"].runner.room
+        assert calls["n"] >= 1
         assert reply["in_reply_to"] == "e2"
         assert room.stats["engine_error"] == 1 and room.outcome_total() == room.stats["received"] == 2
     run(main())

@@ -3,12 +3,13 @@ performs what the room decides (send a chat reply, push the overlay, generate ta
 
 Four tasks per room:
 - intake:    events in arrival order; chat messages are admitted and queued for deciding
-- decider:   batches of queued messages through the answer engine in a worker thread
+- decider:   triages queued messages and runs encoder calls, both in worker threads
 - scheduler: sleeps until the room's next due time (limiter slot, deadline, resume) and ticks it
 - overlay:   pushes the overlay snapshot, at most every OVERLAY_MIN_INTERVAL_S
 
 When messages arrive faster than the engine decides, the decider drops what is already past its
-deadline and decides the newest first: old messages would miss their deadline anyway.
+deadline, triages the newest first (old messages would miss their deadline anyway) and gives the
+encoder to the likeliest questions first.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ..aio import Clock, SystemClock, cancel_and_wait, create_task
-from ..engine import AnswerEngine, Message
+from ..engine import AnswerEngine, Decision, Message, Pending
 from ..events import ChatEvent, Event
 from .room import Action, OverlayChanged, Room, SendChat, StartTalkingPoints, Unanswered, WorkItem
 
@@ -31,6 +32,10 @@ OverlaySink = Callable[[str, dict[str, Any]], Awaitable[None] | None]
 TalkingPoints = Callable[[dict[str, Any], list[str]], Awaitable[list[str]]]
 GapSink = Callable[[str, Unanswered], None]
 OVERLAY_MIN_INTERVAL_S = 0.1  # coalesce overlay pushes: a burst of 1,000 msg/s is 10 pushes, not 1,000
+
+
+class _Stale(Exception):
+    """The catalog changed while a batch was being decided."""
 
 
 async def _call(fn: Callable[..., Any], *args: Any) -> None:
@@ -51,13 +56,15 @@ class RoomRunner:
         self._talking_points = talking_points
         self._on_gap = on_gap
         self._inbox: asyncio.Queue[Event] = asyncio.Queue(max_inbox)
-        self._to_decide: list[tuple[WorkItem, str | None]] = []
+        self._to_decide: list[tuple[WorkItem, str | None]] = []              # waiting for triage
+        self._to_encode: list[tuple[Pending, list[WorkItem]]] = []          # waiting for the encoder
+        self._triaging: set[asyncio.Task[Any]] = set()
+        self._encoding: set[asyncio.Task[Any]] = set()
         self._decide_ready = asyncio.Event()
         self._wake = asyncio.Event()
         self._overlay_dirty = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._work: set[asyncio.Task[Any]] = set()
-        self.deciding = 0
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
@@ -97,7 +104,8 @@ class RoomRunner:
     @property
     def idle(self) -> bool:
         """Nothing queued, deciding or waiting to be sent."""
-        return self._inbox.empty() and not self._to_decide and not self.deciding and not self.room.groups
+        return (self._inbox.empty() and not self._to_decide and not self._to_encode and not self._triaging
+                and not self._encoding and not self.room.groups)
 
     # -- tasks ---------------------------------------------------------------------------------------------
 
@@ -114,44 +122,96 @@ class RoomRunner:
                 await self._perform(self.room.on_event(event, now))
 
     async def _decider(self) -> None:
-        max_batch = self.room.config.max_batch
+        """Two stages, both off the event loop. Triage decides whatever needs no encoder pass (repeats,
+        greetings, texts seen before) in batches; what is left waits for an encoder slot, likeliest
+        question first. Up to ``embedder.workers`` encoder calls run at once, each short, so a new
+        question never waits behind a long batch."""
         while True:
             await self._decide_ready.wait()
             self._decide_ready.clear()
-            while self._to_decide:
-                now = self.clock.now()
-                live = []
-                for item, stage in self._to_decide:
-                    if item.deadline <= now:
-                        self.room.stats["dropped_deadline"] += 1  # stale work is dropped, never decided
-                    else:
-                        live.append((item, stage))
-                # Newest first, paid first: under overload the oldest would miss their deadline anyway.
-                live.sort(key=lambda x: (x[0].event.paid <= 0, -x[0].received))
-                batch, self._to_decide = live[:max_batch], live[max_batch:]
-                if not batch:
-                    break
-                messages = [Message(i.event.text, user=i.event.user.display, on_stage=s) for i, s in batch]
-                self.deciding = len(batch)
-                try:
-                    while True:
-                        engine = self.engine
-                        decisions = await asyncio.to_thread(engine.answer_many, messages)
-                        if self.engine is engine:
-                            break
-                        # A new catalog version came in while deciding: decide again rather than
-                        # act on answers that may have changed.
-                except Exception:
-                    # A model failure costs this batch its answers, not the room its decider.
-                    log.exception("deciding failed in room %s", self.room.name)
-                    self.room.on_engine_error([item for item, _ in batch])
-                    continue
-                finally:
-                    self.deciding = 0
-                now = self.clock.now()
-                for (item, _), d in zip(batch, decisions, strict=True):
-                    await self._perform(self.room.on_decision(item, d, now))
-                self._wake.set()
+            self._drop_expired()
+            workers = max(1, self.engine.embedder.workers)
+            while self._to_encode and len(self._encoding) < workers:
+                self._start(self._encode(self._next_encode()), "encode", self._encoding)
+            if self._to_decide and not self._triaging:
+                self._start(self._triage(self._next_triage()), "triage", self._triaging)
+
+    def _start(self, coro: Coroutine[Any, Any, None], what: str, into: set[asyncio.Task[Any]]) -> None:
+        task = create_task(coro, name=f"room-{self.room.name}-{what}", tasks=self._work)
+        into.add(task)
+        task.add_done_callback(into.discard)
+        task.add_done_callback(lambda _t: self._decide_ready.set())
+
+    def _drop_expired(self) -> None:
+        """Stale work is dropped, never decided: it would miss its deadline anyway."""
+        now = self.clock.now()
+        live = [(i, s) for i, s in self._to_decide if i.deadline > now]
+        self.room.stats["dropped_deadline"] += len(self._to_decide) - len(live)
+        self._to_decide = live
+        kept = []
+        for p, items in self._to_encode:
+            alive = [i for i in items if i.deadline > now]
+            self.room.stats["dropped_deadline"] += len(items) - len(alive)
+            if alive:
+                kept.append((p, alive))
+        self._to_encode = kept
+
+    def _next_triage(self) -> list[tuple[WorkItem, str | None]]:
+        # Newest first, paid first: under overload the oldest would miss their deadline anyway.
+        self._to_decide.sort(key=lambda x: (x[0].event.paid <= 0, -x[0].received))
+        batch = self._to_decide[:self.room.config.max_batch]
+        self._to_decide = self._to_decide[self.room.config.max_batch:]
+        return batch
+
+    def _next_encode(self) -> list[tuple[Pending, list[WorkItem]]]:
+        self._to_encode.sort(key=lambda x: (not x[0].urgent, -x[0].p_question, -max(i.received for i in x[1])))
+        n = self.room.config.max_encode
+        batch, self._to_encode = self._to_encode[:n], self._to_encode[n:]
+        return batch
+
+    async def _triage(self, batch: list[tuple[WorkItem, str | None]]) -> None:
+        messages = [Message(i.event.text, user=i.event.user.display, on_stage=s, urgent=i.event.paid > 0)
+                    for i, s in batch]
+        engine = self.engine
+        try:
+            decisions, pending = await asyncio.to_thread(engine.triage, messages)
+        except Exception:
+            # A model failure costs this batch its answers, not the room its decider.
+            log.exception("deciding failed in room %s", self.room.name)
+            self.room.on_engine_error([item for item, _ in batch])
+            return
+        if self.engine is not engine:
+            # A new catalog version came in while deciding: decide again rather than act on answers
+            # that may have changed.
+            self._to_decide.extend(batch)
+            return
+        for p in pending:
+            self._to_encode.append((p, [batch[i][0] for i in p.indices]))
+        await self._apply([(item, d) for (item, _), d in zip(batch, decisions, strict=True) if d is not None])
+
+    async def _encode(self, batch: list[tuple[Pending, list[WorkItem]]]) -> None:
+        engine = batch[0][0].engine
+        try:
+            if engine is not self.engine:
+                raise _Stale
+            decided = await asyncio.to_thread(engine.finish, [p for p, _ in batch])
+            if engine is not self.engine:
+                raise _Stale
+        except _Stale:
+            self._to_decide.extend((i, p.key[1]) for p, items in batch for i in items)
+            return
+        except Exception:
+            log.exception("deciding failed in room %s", self.room.name)
+            self.room.on_engine_error([i for _, items in batch for i in items])
+            return
+        await self._apply([pair for (_, items), ds in zip(batch, decided, strict=True)
+                           for pair in zip(items, ds, strict=True)])
+
+    async def _apply(self, decided: list[tuple[WorkItem, Decision]]) -> None:
+        now = self.clock.now()
+        for item, d in decided:
+            await self._perform(self.room.on_decision(item, d, now))
+        self._wake.set()
 
     async def _scheduler(self) -> None:
         while True:

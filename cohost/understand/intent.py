@@ -78,13 +78,58 @@ def load_labelled(path: Path) -> list[tuple[str, Intent]]:
 @dataclass(frozen=True)
 class TextFeatures:
     """What the classifier reads from the text itself, computed once per message and shared by the
-    screen and the full classifier."""
+    screen and the full classifier: each text's tf-idf n-grams as (vocabulary index, weight) arrays,
+    and its shape features."""
 
-    grams: sparse.csr_matrix
+    grams: tuple[tuple[np.ndarray, np.ndarray], ...]
     shapes: np.ndarray
 
     def take(self, rows: Sequence[int]) -> TextFeatures:
-        return TextFeatures(self.grams[list(rows)], self.shapes[list(rows)])
+        return TextFeatures(tuple(self.grams[r] for r in rows), self.shapes[list(rows)])
+
+    def __len__(self) -> int:
+        return len(self.grams)
+
+    def dot(self, weights: np.ndarray) -> np.ndarray:
+        """The n-gram part of a linear model: (texts, outputs)."""
+        out = np.zeros((len(self.grams), weights.shape[1]), dtype=np.float64)
+        for r, (idx, val) in enumerate(self.grams):
+            if len(idx):
+                out[r] = val @ weights[idx]
+        return out
+
+
+class GramVectorizer:
+    """The fitted TfidfVectorizer's transform, without its per-call input checks.
+
+    sklearn's transform spends about a millisecond per call validating its input, more than the rest of
+    the answer path's Python work; live messages come one or a few at a time. The result is the same
+    (tests/test_intent.py compares them).
+    """
+
+    def __init__(self, vectorizer: TfidfVectorizer):
+        self._analyze = vectorizer.build_analyzer()
+        self._vocab: dict[str, int] = dict(vectorizer.vocabulary_)
+        self._idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        self._sublinear = bool(vectorizer.sublinear_tf)
+        self._norm = vectorizer.norm
+
+    def __call__(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        counts: dict[int, int] = {}
+        for gram in self._analyze(text):
+            j = self._vocab.get(gram)
+            if j is not None:
+                counts[j] = counts.get(j, 0) + 1
+        idx = np.fromiter(sorted(counts), dtype=np.int64, count=len(counts))
+        tf = np.array([counts[j] for j in idx.tolist()], dtype=np.float64)
+        if self._sublinear:
+            tf = np.log(tf) + 1.0 if len(tf) else tf
+        val = tf * self._idf[idx]
+        if self._norm == "l2" and len(val):
+            n = np.sqrt(val @ val)
+            if n > 0:
+                val = val / n
+        return idx, val
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -103,6 +148,7 @@ class IntentClassifier:
     def __init__(self, vectorizer: TfidfVectorizer, model: LogisticRegression, embed_weight: float,
                  screen: LogisticRegression):
         self._vec = vectorizer
+        self._grams = GramVectorizer(vectorizer)
         self._embed_weight = embed_weight
         self._labels: list[Intent] = [str(c) for c in model.classes_]  # type: ignore[misc]
         n_grams = len(vectorizer.vocabulary_)
@@ -139,40 +185,41 @@ class IntentClassifier:
 
     def text_features(self, texts: Sequence[str], raw: Sequence[str]) -> TextFeatures:
         shapes = np.vstack([shape_features(r) for r in raw]) if len(raw) else np.zeros((0, 4), np.float32)
-        return TextFeatures(self._vec.transform(texts).tocsr(), shapes)
+        return TextFeatures(tuple(self._grams(t) for t in texts), shapes)
 
     def _result(self, row: np.ndarray) -> IntentResult:
         best = int(np.argmax(row))
         return IntentResult(self._labels[best], float(row[best]),
                             {lab: float(p) for lab, p in zip(self._labels, row, strict=True)})
 
-    def screen(self, f: TextFeatures) -> list[IntentResult | None]:
-        """Intent from the text alone, for messages that are plainly not questions; None otherwise.
+    def screen(self, f: TextFeatures) -> tuple[list[IntentResult | None], np.ndarray]:
+        """Intent from the text alone, for messages that are plainly not questions (None otherwise),
+        and each message's probability of being a question from the text alone.
 
         Under load most danmaku are greetings, reactions, purchases and spam; deciding those without an
-        encoder pass leaves the encoder to the questions.
+        encoder pass leaves the encoder to the questions, and the probability says which to encode first.
         """
-        if f.grams.shape[0] == 0:
-            return []
-        probs = _softmax(f.grams @ self._s_grams + f.shapes @ self._s_shape + self._s_b)
+        if len(f) == 0:
+            return [], np.zeros(0, np.float32)
+        probs = _softmax(f.dot(self._s_grams) + f.shapes @ self._s_shape + self._s_b)
         out: list[IntentResult | None] = []
         for row in probs:
             best = int(np.argmax(row))
             plain = best != self._q and row[best] >= SCREEN_CONFIDENCE and row[self._q] < SCREEN_MAX_QUESTION
             out.append(self._result(row) if plain else None)
-        return out
+        return out, np.asarray(probs[:, self._q])
 
     def classify_features(self, f: TextFeatures, embeddings: np.ndarray) -> list[IntentResult]:
-        if f.grams.shape[0] == 0:
+        if len(f) == 0:
             return []
-        z = f.grams @ self._w_grams + embeddings @ self._w_embed + f.shapes @ self._w_shape + self._b
+        z = f.dot(self._w_grams) + embeddings @ self._w_embed + f.shapes @ self._w_shape + self._b
         return [self._result(row) for row in _softmax(np.asarray(z))]
 
     def classify_many(self, texts: Sequence[str], raw: Sequence[str], embeddings: np.ndarray) -> list[IntentResult]:
         return self.classify_features(self.text_features(texts, raw), embeddings)
 
     def screen_many(self, texts: Sequence[str], raw: Sequence[str]) -> list[IntentResult | None]:
-        return self.screen(self.text_features(texts, raw))
+        return self.screen(self.text_features(texts, raw))[0]
 
     def classify(self, text: str, raw: str, embedding: np.ndarray) -> IntentResult:
         return self.classify_many([text], [raw], embedding.reshape(1, -1))[0]
