@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from .aio import live_runtime
 from .config import Config
 from .dialog.talking import make_talking_points
 from .engine import AnswerEngine
@@ -38,6 +39,7 @@ async def live_server(engine: AnswerEngine, *, host: str | None = None, port: in
         generate, client = make_talking_points(cfg)
         token = admin_token or make_admin_token(cfg)[0]
         app = create_app(catalogs, cfg, generate, admin_token=token)
+        stack.enter_context(live_runtime())
         try:
             async with running_server(app, host or cfg.server.host,
                                       cfg.server.port if port is None else port) as bound:
