@@ -21,9 +21,9 @@ faiss.omp_set_num_threads(1)
 
 ALL = "*"
 Progress = Callable[[int, int], None]
-# Keys are embedded in small chunks: a live room shares the encoder during a re-index and waits for at
-# most one chunk, and progress can be reported between chunks.
-EMBED_CHUNK = 8
+# Keys are embedded in chunks that the embedder spreads over its workers; progress is reported between
+# chunks.
+EMBED_CHUNK = 16
 
 
 @dataclass(frozen=True)
