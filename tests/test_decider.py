@@ -12,6 +12,7 @@ import pytest
 
 from cohost.dialog.room import Room
 from cohost.dialog.runner import RoomRunner
+from cohost.engine import Message
 from cohost.events import ChatEvent, User
 
 pytestmark = pytest.mark.slow
@@ -112,3 +113,42 @@ def test_encoder_calls_run_side_by_side_up_to_the_workers(engine, monkeypatch):
     assert gated.peak == 2
     assert sorted(t for c in gated.calls for t in c) == sorted(texts)
     assert room.outcome_total() == room.stats["received"] == len(texts)
+
+
+def test_a_text_waiting_for_the_encoder_is_dropped_only_when_all_who_sent_it_are_late(engine):
+    """Two viewers sent the same new text; the first is past its deadline while it waits for the
+    encoder. Both still reach an outcome; once both are late, both are dropped and counted."""
+    engine.clear_cache()
+    text = "这个面料夏天穿会不会闷汗呀主播"
+    dialog = engine.config.dialog
+
+    async def main():
+        async def no_points(card, questions):
+            return []
+
+        room = Room("late", engine.catalog, dialog, max_chars=50)
+        runner = RoomRunner(room, engine, on_chat=lambda r, a: None, on_overlay=lambda r, s: None,
+                            talking_points=no_points)
+        now = time.time()
+        events = [ChatEvent(type="chat", id="a", user=User(id="a"), text=text, ts=now - dialog.deadline_s + 0.05),
+                  ChatEvent(type="chat", id="b", user=User(id="b"), text=text, ts=now)]
+        items = [room.admit(e, now) for e in events]
+        _, pending = engine.triage([Message(text), Message(text)])
+        assert len(pending) == 1 and len(pending[0].messages) == 2
+        runner._to_encode.append((pending[0], items))
+        await asyncio.sleep(0.1)
+        runner._drop_expired()
+        assert len(runner._to_encode) == 1
+        await runner._encode(runner._to_encode)
+        assert room.outcome_total() == room.stats["received"] == 2
+
+        engine.clear_cache()
+        late = [room.admit(e, now) for e in events]
+        _, pending = engine.triage([Message(text), Message(text)])
+        runner._to_encode = [(pending[0], late)]
+        runner.clock = type("Later", (), {"now": staticmethod(lambda: now + dialog.deadline_s + 1)})()
+        runner._drop_expired()
+        assert runner._to_encode == [] and room.stats["dropped_deadline"] == 2
+        assert room.outcome_total() == room.stats["received"] == 4
+
+    asyncio.run(main())

@@ -167,12 +167,15 @@ class RoomRunner:
         live = [(i, s) for i, s in self._to_decide if i.deadline > now]
         self.room.stats["dropped_deadline"] += len(self._to_decide) - len(live)
         self._to_decide = live
+        # Waiting for the encoder, a text is dropped once all who sent it are past their deadline; one
+        # still in time keeps the others with it (their decisions must stay aligned with its messages),
+        # and the room drops a late reply itself.
         kept = []
         for p, items in self._to_encode:
-            alive = [i for i in items if i.deadline > now]
-            self.room.stats["dropped_deadline"] += len(items) - len(alive)
-            if alive:
-                kept.append((p, alive))
+            if any(i.deadline > now for i in items):
+                kept.append((p, items))
+            else:
+                self.room.stats["dropped_deadline"] += len(items)
         self._to_encode = kept
 
     def _next_triage(self) -> list[tuple[WorkItem, str | None]]:
