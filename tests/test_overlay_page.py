@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -327,6 +328,11 @@ def test_reconnects_after_drop(page: Page, harness: OverlayHarness, room: str) -
     # The last state stays on screen while reconnecting.
     expect(page.locator("#product-name")).to_have_text("法式碎花连衣裙")
     page.wait_for_function("window.cohostOverlay.reconnects >= 1")
+    # The page counts a retry when it starts one; wait until the server has actually refused one.
+    deadline = time.monotonic() + 10
+    while not any(c["room"] == room and not c["accepted"] for c in harness.connections):
+        assert time.monotonic() < deadline, "no refused reconnect reached the server"
+        time.sleep(0.02)
 
     harness.push(room, make_state(room, product=SHOE_PRODUCT, questions=[]))
     harness.accept_connections()
