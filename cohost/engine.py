@@ -222,12 +222,9 @@ class AnswerEngine:
         decisions are in the order of its messages."""
         if any(p.engine is not self for p in pending):
             raise ValueError("a message triaged by another engine must be triaged again")
-        vectors: list[np.ndarray | None] = [self.embedder.known(p.resolution.rest) for p in pending]
-        todo = [n for n, v in enumerate(vectors) if v is None]
-        if todo:
-            for n, v in zip(todo, self.embedder.embed_live([pending[n].resolution.rest for n in todo]), strict=True):
-                vectors[n] = v
-        return [self._finish_one(p, v) for p, v in zip(pending, vectors, strict=True) if v is not None]
+        # Texts embedded meanwhile (by another call) are reused, not encoded again.
+        vectors = self.embedder.embed_live([p.resolution.rest for p in pending])
+        return [self._finish_one(p, v) for p, v in zip(pending, vectors, strict=True)]
 
     def _finish_one(self, p: Pending, vec: np.ndarray) -> list[Decision]:
         hit = self._cache_get(p.key)  # decided meanwhile by another call

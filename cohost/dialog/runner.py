@@ -41,10 +41,6 @@ def _is_background(p: Pending) -> bool:
     return not p.urgent and p.p_question < LIKELY_QUESTION
 
 
-class _Stale(Exception):
-    """The catalog changed while a batch was being decided."""
-
-
 async def _call(fn: Callable[..., Any], *args: Any) -> None:
     result = fn(*args)
     if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
@@ -210,25 +206,27 @@ class RoomRunner:
 
     async def _encode(self, batch: list[tuple[Pending, list[WorkItem]]]) -> None:
         engine = batch[0][0].engine
+        pending = [p for p, _ in batch]
+        if engine is not self.engine:
+            return self._triage_again(batch)
         try:
-            if engine is not self.engine:
-                raise _Stale
-            pending = [p for p, _ in batch]
             if _is_background(pending[0]):  # the batch is sorted: its first is its likeliest question
                 decided = await to_background_thread(engine.finish, pending, threads=engine.embedder.workers)
             else:
                 decided = await asyncio.to_thread(engine.finish, pending)
-            if engine is not self.engine:
-                raise _Stale
-        except _Stale:
-            self._to_decide.extend((i, p.key[1]) for p, items in batch for i in items)
-            return
         except Exception:
             log.exception("deciding failed in room %s", self.room.name)
             self.room.on_engine_error([i for _, items in batch for i in items])
-            return
+            return None
+        if engine is not self.engine:
+            return self._triage_again(batch)
         await self._apply([pair for (_, items), ds in zip(batch, decided, strict=True)
                            for pair in zip(items, ds, strict=True)])
+        return None
+
+    def _triage_again(self, batch: list[tuple[Pending, list[WorkItem]]]) -> None:
+        """The catalog changed before or while these were encoded: decide them again on the new engine."""
+        self._to_decide.extend((i, p.key[1]) for p, items in batch for i in items)
 
     async def _apply(self, decided: list[tuple[WorkItem, Decision]]) -> None:
         now = self.clock.now()

@@ -218,9 +218,6 @@ class IntentClassifier:
     def classify_many(self, texts: Sequence[str], raw: Sequence[str], embeddings: np.ndarray) -> list[IntentResult]:
         return self.classify_features(self.text_features(texts, raw), embeddings)
 
-    def screen_many(self, texts: Sequence[str], raw: Sequence[str]) -> list[IntentResult | None]:
-        return self.screen(self.text_features(texts, raw))[0]
-
     def classify(self, text: str, raw: str, embedding: np.ndarray) -> IntentResult:
         return self.classify_many([text], [raw], embedding.reshape(1, -1))[0]
 
