@@ -1,10 +1,13 @@
 """`cohost bench loop`: drive the live server over loopback websockets with recorded traffic.
 
 Measures, in one run: the bare model cost (one encoder pass + one faiss search), the time from a
-message's arrival to its decision, the time from sending a message to receiving its chat reply, what
-happened to every message (answered, aggregated, dropped at the deadline...), whether any reply came
-after its deadline, and peak memory. The platform send limit is lifted (min_interval_s=0) so that the
-figures are the pipeline's own, not the limiter's.
+message's arrival to its decision, the time from sending a message to receiving its chat reply (and
+the server's own arrival → reply sent), what happened to every message (answered, aggregated, dropped
+at the deadline...), whether any reply came after its deadline, and peak memory. The platform send
+limit is lifted (min_interval_s=0) so that the figures are the pipeline's own, not the limiter's.
+
+The traffic comes from a load generator in its own process (cohost/bench_client.py), as a platform
+adapter or a recorder would send it: in the server's process it would share the event loop it measures.
 """
 
 from __future__ import annotations
@@ -13,13 +16,18 @@ import asyncio
 import json
 import resource
 import statistics
+import sys
+import tempfile
 import time
 from typing import Any
 
 import websockets
+from fastapi import FastAPI
 
 from .config import project_root
+from .dialog.runner import RoomRunner
 from .engine import AnswerEngine
+from .errors import CohostError
 from .live import live_server
 from .sources.replay import ingest_url
 
@@ -70,7 +78,38 @@ async def bench_cancel(engine: AnswerEngine, *, trials: int = 40, spacing_s: flo
                 "llm_streams_opened": len(fake.requests), "llm_streams_closed_by_client": fake.disconnects}
 
 
-async def bench_loop(engine: AnswerEngine, *, rate: float, duration_s: float) -> dict[str, Any]:
+async def _run_client(app: FastAPI, url: str, room: str, product_id: str, rate: float, total: int, texts_path: str,
+                      *, settle_s: float) -> tuple[dict[str, Any], dict[str, Any], RoomRunner]:
+    """Run the load generator in its own process until the room has drained.
+
+    Returns its send report, the reply times it measured (bench_client), and the room's runner."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cohost.bench_client", url, product_id, str(rate), str(total), texts_path,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        line = await proc.stdout.readline()
+        if not line:
+            raise CohostError(f"the bench client exited with code {await proc.wait()} before sending")
+        sent = json.loads(line)
+        runner = app.state.hub.rooms[room].runner
+        settle = time.perf_counter() + settle_s
+        # polling is fine here: the bench waits for the room to drain, nothing signals it
+        while not runner.idle and time.perf_counter() < settle:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # the last replies are on the wire
+        out, _ = await asyncio.wait_for(proc.communicate(b"done\n"), timeout=30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    if proc.returncode != 0:
+        raise CohostError(f"the bench client failed with code {proc.returncode}")
+    return sent, json.loads(out), runner
+
+
+async def bench_loop(engine: AnswerEngine, *, rate: float, duration_s: float, cancel_trials: int = 40
+                     ) -> dict[str, Any]:
     cfg = engine.config
     engine.config = cfg.model_copy(update={"dialog": cfg.dialog.model_copy(update={"min_interval_s": 0.0,
                                                                                   "user_cooldown_s": 0.0})})
@@ -82,59 +121,28 @@ async def bench_loop(engine: AnswerEngine, *, rate: float, duration_s: float) ->
         bare.append((time.perf_counter() - t0) * 1000)
     engine.clear_cache()
     room = f"bench{int(rate)}"
-    sent_at: dict[str, float] = {}
-    reply_ms: list[float] = []
-    late = 0
-    deadline_ms = engine.config.dialog.deadline_s * 1000
     total = int(rate * duration_s)
+    deadline_ms = engine.config.dialog.deadline_s * 1000
     try:
         async with live_server(engine, port=0) as (app, port):
-            async with websockets.connect(ingest_url("127.0.0.1", port, room), max_size=2**22) as ws:
-                await ws.send(json.dumps({"type": "product", "product_id": engine.catalog.products[0].id}))
-
-                async def reader() -> None:
-                    nonlocal late
-                    async for raw in ws:
-                        msg = json.loads(raw)
-                        if msg.get("type") != "reply":
-                            continue
-                        now = time.perf_counter()
-                        ids = msg["in_reply_to"] if isinstance(msg["in_reply_to"], list) else [msg["in_reply_to"]]
-                        for i in ids:
-                            if i in sent_at:
-                                ms = (now - sent_at[i]) * 1000
-                                reply_ms.append(ms)
-                                late += ms > deadline_ms
-
-                read_task = asyncio.create_task(reader())
-                start = time.perf_counter()
-                for n in range(total):
-                    due = start + n / rate
-                    delay = due - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    eid = f"b{n}"
-                    sent_at[eid] = time.perf_counter()
-                    await ws.send(json.dumps({"type": "chat", "id": eid, "user": {"id": f"u{n}", "name": f"观众{n}"},
-                                              "text": texts[n % len(texts)], "ts": time.time()}, ensure_ascii=False))
-                send_s = time.perf_counter() - start
-                runner = app.state.hub.rooms[room].runner
-                settle = time.perf_counter() + engine.config.dialog.deadline_s + 5
-                # polling is fine here: the bench waits for the room to drain, nothing signals it
-                while not runner.idle and time.perf_counter() < settle:  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
-                await asyncio.sleep(0.2)
-                read_task.cancel()
-                stats = dict(runner.room.stats)
-                decide = list(runner.room.decide_latencies_ms)
-                accounted = runner.room.outcome_total()
+            with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as f:
+                json.dump(texts, f, ensure_ascii=False)
+                f.flush()
+                sent, replies, runner = await _run_client(
+                    app, ingest_url("127.0.0.1", port, room), room, engine.catalog.products[0].id, rate, total,
+                    f.name, settle_s=engine.config.dialog.deadline_s + 5)
+            stats = dict(runner.room.stats)
+            decide = list(runner.room.decide_latencies_ms)
+            accounted = runner.room.outcome_total()
+            reply_ms = list(replies["reply_ms"].values())
+            server_ms = replies["server_ms"]
     finally:
         engine.config = cfg
-    cancel = await bench_cancel(engine)
+    cancel = await bench_cancel(engine, trials=cancel_trials)
     return {
         "rate_msgs_per_s": rate,
         "sent": total,
-        "achieved_send_rate": round(total / send_s, 1),
+        "achieved_send_rate": round(total / sent["send_s"], 1),
         "bare_p50_ms": _pct(bare, 0.5),
         "bare_p95_ms": _pct(bare, 0.95),
         "decide_p50_ms": _pct(decide, 0.5),
@@ -143,8 +151,11 @@ async def bench_loop(engine: AnswerEngine, *, rate: float, duration_s: float) ->
         "reply_p50_ms": _pct(reply_ms, 0.5),
         "reply_p95_ms": _pct(reply_ms, 0.95),
         "reply_p99_ms": _pct(reply_ms, 0.99),
+        "server_reply_p50_ms": _pct(server_ms, 0.5),
+        "server_reply_p95_ms": _pct(server_ms, 0.95),
+        "reply_over_bare_p95": round(_pct(reply_ms, 0.95) / _pct(bare, 0.95), 3) if bare and reply_ms else 0.0,
         "replied_messages": len(reply_ms),
-        "replies_after_deadline": late,
+        "replies_after_deadline": sum(ms > deadline_ms for ms in reply_ms),
         "dropped_deadline": stats.get("dropped_deadline", 0) + stats.get("dropped_stale", 0),
         "outcomes": {k: v for k, v in sorted(stats.items()) if not k.startswith("event_")},
         "unaccounted": stats.get("received", 0) - accounted,

@@ -157,7 +157,8 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
     from .bench_loop import bench_loop
 
     engine = _engine(args, args.catalog)
-    _print_report(asyncio.run(bench_loop(engine, rate=args.rate, duration_s=args.duration)), as_json=args.json)
+    _print_report(asyncio.run(bench_loop(engine, rate=args.rate, duration_s=args.duration,
+                                                cancel_trials=args.cancel_trials)), as_json=args.json)
     return 0
 
 
@@ -213,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--catalog")
     lp.add_argument("--rate", type=float, default=200.0, help="messages per second")
     lp.add_argument("--duration", type=float, default=10.0, help="seconds of traffic")
+    lp.add_argument("--cancel-trials", type=int, default=40, help="product changes while the LLM streams")
     lp.add_argument("--json", action="store_true")
     lp.set_defaults(func=cmd_bench_loop)
 

@@ -28,7 +28,7 @@ from .retrieval.embedders import Embedder, make_embedder
 from .retrieval.index import ALL, EntryIndex, Progress
 from .retrieval.lexical import content_tokens, grams, term_covered
 from .understand.intent import IntentClassifier, IntentResult, TextFeatures, train_from_seed
-from .understand.normalize import Normalizer
+from .understand.normalize import Normalizer, encoder_form
 from .understand.products import ProductResolver, Resolution
 
 # Dense and ranking gaps below which two different answers count as a tie.
@@ -129,7 +129,7 @@ class AnswerEngine:
             self.embedder = embedder
         else:
             cache_dir = config.resolve(config.cache_dir) if config.cache_dir else None
-            self.embedder = CachedEmbedder(embedder or make_embedder(config.embedder), cache_dir)
+            self.embedder = CachedEmbedder(embedder or make_embedder(config.embedder), cache_dir, form=encoder_form)
         words: list[str] = []
         for p in catalog.products:
             words += [p.name, *p.aliases, *p.specs.keys()]

@@ -124,6 +124,20 @@ def test_bench_retrieval_json(cache_dir):
     assert report["cached_p50_ms"] < report["full_p50_ms"]
 
 
+def test_bench_loop_json(cache_dir):
+    """`cohost bench loop` drives a real server from a load generator in another process: every message
+    has an outcome, none is answered after its deadline, and the contracted figures are printed."""
+    r = cohost("bench", "loop", "--rate", "40", "--duration", "2", "--cancel-trials", "2", "--json", cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert report["sent"] == 80 and report["outcomes"]["received"] == 80 and report["unaccounted"] == 0
+    assert report["replied_messages"] > 0 and report["replies_after_deadline"] == 0
+    for key in ("bare_p95_ms", "decide_p95_ms", "reply_p50_ms", "reply_p95_ms", "reply_p99_ms",
+                "server_reply_p95_ms", "peak_rss_mb"):
+        assert report[key] > 0, key
+    assert report["cancel_trials"] == 2 and report["llm_streams_closed_by_client"] >= 2
+
+
 def test_terminal_demo_answers_sample_questions(cache_dir):
     """`cohost demo --terminal` prints replies from the sample catalog and stays silent on spam."""
     r = cohost("demo", "--terminal", cache=cache_dir)

