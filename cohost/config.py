@@ -122,6 +122,9 @@ class ServerConfig(_Section):
     ingest_token_env: str = "COHOST_INGEST_TOKEN"
     overlay_token_env: str = "COHOST_OVERLAY_TOKEN"
     max_connections_per_room: int = Field(64, ge=1)
+    # Rooms are made on first use. At the cap, a room with no socket and nothing pending is closed to
+    # make way (the one unused longest); when every room is in use, a new one is refused (close 4503).
+    max_rooms: int = Field(32, ge=1)
     # The admin API and /admin always need a token. When this variable is unset, `cohost run` makes a
     # random one and prints it with the admin URL.
     admin_token_env: str = "COHOST_ADMIN_TOKEN"

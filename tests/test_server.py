@@ -189,6 +189,48 @@ def test_token_is_required_when_configured(engine, monkeypatch):
     run(main())
 
 
+def _with_server(engine, **kw):
+    return engine.config.model_copy(update={"server": engine.config.server.model_copy(update=kw)})
+
+
+async def _refused(url: str):
+    with pytest.raises(websockets.ConnectionClosed) as refused:
+        async with websockets.connect(url) as ws:
+            await ws.recv()
+    return refused.value.rcvd
+
+
+def test_rooms_are_capped_and_a_vacant_room_makes_way(engine):
+    """At server.max_rooms a new room takes the place of the room vacant longest; when every room has
+    a socket, a new room is refused with 4503 and the rooms in use keep answering. A room's ingest
+    sockets are capped too (4429)."""
+    async def main():
+        cfg = _with_server(engine, max_rooms=2, max_connections_per_room=1)
+        async with live_server(engine, port=0, config=cfg) as (app, port):
+            rooms = app.state.hub.rooms
+            async with websockets.connect(ingest_url("127.0.0.1", port, "a")) as a:
+                await a.send(chat(1, "包邮吗"))
+                await recv_until(a, lambda m: m["type"] == "reply")
+            async with asyncio.timeout(5):  # the server notices the close a moment after the client
+                while not rooms["a"].vacant:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            async with websockets.connect(ingest_url("127.0.0.1", port, "b")) as b:
+                await b.send(chat(2, "包邮吗"))
+                await recv_until(b, lambda m: m["type"] == "reply")
+                async with websockets.connect(ingest_url("127.0.0.1", port, "c")) as c:
+                    assert sorted(rooms) == ["b", "c"]  # "a" had no socket left: it made way
+                    closed = await _refused(ingest_url("127.0.0.1", port, "d"))
+                    assert closed.code == 4503 and "max_rooms" in closed.reason
+                    assert sorted(rooms) == ["b", "c"]
+                    crowded = await _refused(ingest_url("127.0.0.1", port, "b"))
+                    assert crowded.code == 4429
+                    for n, ws in ((3, b), (4, c)):
+                        await ws.send(chat(n, "3号多少钱"))
+                        reply = await recv_until(ws, lambda m: m["type"] == "reply")
+                        assert reply["in_reply_to"] == f"e{n}"
+    run(main())
+
+
 def test_replay_plays_a_recording_into_a_room(engine, tmp_path):
     """`cohost replay` keeps the recording's order and collects replies from the server."""
     rec = [{"type": "product", "product_id": "thermos", "ts": 100.0},

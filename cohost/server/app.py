@@ -31,7 +31,7 @@ from ..events import MAX_FRAME_BYTES, EventError, parse_event
 from ..knowledge.service import CatalogService
 from ..knowledge.store import StoreError
 from .admin import install_error_handlers, make_router
-from .hub import Hub, RoomEntry, RoomShopMismatch, TalkingPoints
+from .hub import Hub, RoomCrowded, RoomEntry, RoomShopMismatch, SocketKind, TalkingPoints, TooManyRooms
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
@@ -105,12 +105,14 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
         return JSONResponse({"room": room, "stats": dict(r.stats), "pending": r.pending_count(),
                              "idle": entry.runner.idle, "cancel_latencies_ms": lat})
 
-    async def admitted(ws: WebSocket, token_env: str, token: str | None, room: str, shop: str | None
+    async def admitted(ws: WebSocket, kind: SocketKind, token: str | None, room: str, shop: str | None
                        ) -> RoomEntry | None:
-        """Accept the socket; return its room, or None after closing it with a code and reason.
+        """Accept the socket and join it to its room; None after closing it with a code and reason.
 
         A refused socket is accepted before it is closed so the client (and the overlay page) can say
         why: a close before accept reaches a browser only as an anonymous HTTP 403."""
+        await ws.accept()
+        token_env = config.server.ingest_token_env if kind == "ingest" else config.server.overlay_token_env
         refusal: tuple[int, str] | None = None
         entry = None
         if not _token_ok(token_env, token):
@@ -119,12 +121,15 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
             refusal = (4400, "room must be 1-64 letters, digits, - or _")
         else:
             try:
-                entry = await hub.room(room, shop)
+                entry = await hub.join(room, shop, kind, ws)
             except StoreError as e:
                 refusal = (4404, str(e)[:120])
             except RoomShopMismatch as e:
                 refusal = (4409, str(e)[:120])
-        await ws.accept()
+            except RoomCrowded as e:
+                refusal = (4429, str(e)[:120])
+            except TooManyRooms as e:
+                refusal = (4503, str(e)[:120])
         if refusal is not None:
             await ws.close(code=refusal[0], reason=refusal[1])
         return entry
@@ -132,13 +137,9 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
     @app.websocket("/ws/ingest")
     async def ingest(ws: WebSocket, room: str = Query("default"), token: str | None = Query(None),
                      shop: str | None = Query(None)) -> None:
-        entry = await admitted(ws, config.server.ingest_token_env, token, room, shop)
+        entry = await admitted(ws, "ingest", token, room, shop)
         if entry is None:
             return
-        if len(entry.ingest) >= config.server.max_connections_per_room:
-            await ws.close(code=4429, reason="too many connections to this room")
-            return
-        entry.ingest.add(ws)
         try:
             while True:
                 message = await ws.receive()
@@ -160,18 +161,17 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
         except WebSocketDisconnect:
             pass
         finally:
-            entry.ingest.discard(ws)
+            entry.leave("ingest", ws)
 
     @app.websocket("/ws/overlay")
     async def overlay_ws(ws: WebSocket, room: str = Query("default"), token: str | None = Query(None),
                          shop: str | None = Query(None)) -> None:
-        entry = await admitted(ws, config.server.overlay_token_env, token, room, shop)
+        entry = await admitted(ws, "overlay", token, room, shop)
         if entry is None:
             return
         runner = entry.runner
-        await ws.send_text(json.dumps(runner.room.snapshot(runner.clock.now()), ensure_ascii=False))
-        entry.overlays.add(ws)
         try:
+            await ws.send_text(json.dumps(runner.room.snapshot(runner.clock.now()), ensure_ascii=False))
             while True:  # the page sends nothing we need; reading notices the disconnect
                 message = await ws.receive()
                 if message["type"] == "websocket.disconnect":
@@ -179,7 +179,7 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
         except WebSocketDisconnect:
             pass
         finally:
-            entry.overlays.discard(ws)
+            entry.leave("overlay", ws)
 
     return app
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from starlette.websockets import WebSocket
 
@@ -32,6 +33,17 @@ class RoomShopMismatch(Exception):
     pass
 
 
+class TooManyRooms(Exception):
+    pass
+
+
+class RoomCrowded(Exception):
+    pass
+
+
+SocketKind = Literal["ingest", "overlay"]
+
+
 @dataclass
 class RoomEntry:
     runner: RoomRunner
@@ -39,6 +51,19 @@ class RoomEntry:
     ingest: set[WebSocket] = field(default_factory=set)
     overlays: set[WebSocket] = field(default_factory=set)
     last_state: dict[str, Any] | None = None
+    last_used: float = field(default_factory=time.monotonic)  # a socket came or went
+
+    def sockets(self, kind: SocketKind) -> set[WebSocket]:
+        return self.ingest if kind == "ingest" else self.overlays
+
+    def leave(self, kind: SocketKind, ws: WebSocket) -> None:
+        self.sockets(kind).discard(ws)
+        self.last_used = time.monotonic()
+
+    @property
+    def vacant(self) -> bool:
+        """No socket attached and nothing queued, deciding or waiting to be sent."""
+        return not self.ingest and not self.overlays and self.runner.idle
 
 
 class Hub:
@@ -61,13 +86,18 @@ class Hub:
         """The default shop's engine."""
         return self.catalogs.engine(self.catalogs.default_shop)
 
-    async def room(self, name: str, shop: str | None = None) -> RoomEntry:
-        """The room, created on first use; StoreError for a shop with no catalog, RoomShopMismatch when
-        the room already answers from another shop."""
+    async def join(self, name: str, shop: str | None, kind: SocketKind, ws: WebSocket) -> RoomEntry:
+        """Attach a socket to its room, made on first use, in one step: a room being joined is never
+        closed to make way for another.
+
+        StoreError for a shop with no catalog, RoomShopMismatch when the room already answers from
+        another shop, TooManyRooms when server.max_rooms are in use, RoomCrowded when the room has
+        server.max_connections_per_room ingest sockets."""
         shop = shop or self.catalogs.default_shop
         async with self._lock:
             entry = self.rooms.get(name)
             if entry is None:
+                await self._make_way()
                 engine = await self.catalogs.load(shop)
                 room = Room(name, engine.catalog, self.config.dialog, max_chars=self.config.reply.max_chars)
                 runner = RoomRunner(room, engine, on_chat=self._send_reply, on_overlay=self._push_overlay,
@@ -77,7 +107,24 @@ class Hub:
                 await runner.start()
             elif entry.shop != shop:
                 raise RoomShopMismatch(f"room {name!r} answers from shop {entry.shop!r}, not {shop!r}")
+            if kind == "ingest" and len(entry.ingest) >= self.config.server.max_connections_per_room:
+                raise RoomCrowded("too many connections to this room")
+            entry.sockets(kind).add(ws)
+            entry.last_used = time.monotonic()
             return entry
+
+    async def _make_way(self) -> None:
+        """At the cap, close the vacant room unused longest; refuse when none is vacant."""
+        cap = self.config.server.max_rooms
+        if len(self.rooms) < cap:
+            return
+        vacant = [(e.last_used, n) for n, e in self.rooms.items() if e.vacant]
+        if not vacant:
+            raise TooManyRooms(f"this server has {cap} rooms in use (server.max_rooms)")
+        _, name = min(vacant)
+        entry = self.rooms.pop(name)
+        await entry.runner.stop()
+        log.info("closed vacant room %s to make way for a new one", name)
 
     async def close(self) -> None:
         await cancel_and_wait(*self._tasks)
