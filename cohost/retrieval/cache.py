@@ -74,7 +74,9 @@ class CachedEmbedder:
     def known(self, text: str) -> np.ndarray | None:
         """The vector of a text embedded before (a catalog key, an intent seed, a recent message) or of
         one with the same form; None when there is none."""
-        form = self._form(text)
+        return self._known(text, self._form(text))
+
+    def _known(self, text: str, form: str) -> np.ndarray | None:
         with self._lock:
             v = self._vectors.get(text)
             if v is not None:
@@ -89,12 +91,12 @@ class CachedEmbedder:
     def embed_live(self, texts: Sequence[str]) -> np.ndarray:
         """Embed viewer messages, reusing known vectors; new forms are encoded once and remembered in
         memory only."""
-        found = {t: v for t in dict.fromkeys(texts) if (v := self.known(t)) is not None}
-        forms = {t: self._form(t) for t in dict.fromkeys(texts) if t not in found}
-        missing = list(dict.fromkeys(forms.values()))
+        forms = {t: self._form(t) for t in dict.fromkeys(texts)}
+        found = {t: v for t, f in forms.items() if (v := self._known(t, f)) is not None}
+        missing = list(dict.fromkeys(f for t, f in forms.items() if t not in found))
         if missing:
             fresh = dict(zip(missing, self.inner.embed_queries(missing), strict=True))
-            found.update((t, fresh[f]) for t, f in forms.items())
+            found.update((t, fresh[f]) for t, f in forms.items() if t not in found)
             with self._lock:
                 self._live.update(fresh)
                 while len(self._live) > self._live_size:

@@ -41,6 +41,7 @@ _FORM_PUNCT = re.compile(r"(?<!\d)[.,](?!\d)|[!?~。，！？、…;；:：\"'�
 # A mention's name ends at a space; "@主播" is the one name that needs none.
 _FORM_LEAD = re.compile(r"^(?:@主播|@\S+\s|请问一下|请问|问一下|问下)\s*")
 _FORM_TAIL = re.compile(r"[呀啊呢哦啦嘛吖哈噢喔]+$")
+_FORM_CJK_SPACE = re.compile(r"(?<=[\u4e00-\u9fff]) +| +(?=[\u4e00-\u9fff])")
 
 
 def encoder_form(normalized: str) -> str:
@@ -57,7 +58,7 @@ def encoder_form(normalized: str) -> str:
         form = _FORM_TAIL.sub("", form).strip()
         if form == before:
             break
-    form = re.sub(r"(?<=[\u4e00-\u9fff]) +| +(?=[\u4e00-\u9fff])", "", form)
+    form = _FORM_CJK_SPACE.sub("", form)
     form = _SPACES.sub(" ", form).strip()
     return form or normalized
 
