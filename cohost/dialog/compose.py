@@ -11,18 +11,27 @@ import re
 from ..knowledge.entries import Entry
 
 _CLAUSE_END = re.compile(r"[，。；！？,;!?]")
+_LIST_SEP = re.compile(r"[、/]")
+# Characters of one token: a number with its decimals, a size such as 2XL, a model name.
+_TOKEN = re.compile(r"[0-9A-Za-z.%+]")
 
 
 def _fit(text: str, limit: int) -> str:
+    """The longest part of text that fits in limit and ends where a fact ends: after a clause, else
+    after a whole item of a list ("S/M/L"), else before a token it would split ("2XL", "159.9")."""
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
     ends = [m.end() for m in _CLAUSE_END.finditer(cut)]
-    if ends and ends[-1] >= limit // 2:
-        return cut[: ends[-1]].rstrip("，,;；") + ("" if cut[ends[-1] - 1] in "。！？!?" else "…")
-    # A hard cut must not leave half a number ("12999元" read as "1…"): back off out of the digits.
-    if cut and text[len(cut)].isdigit() and cut[-1].isdigit():
-        stripped = cut.rstrip("0123456789.")
+    # A first clause too short to say anything ("好的，") is not worth sending alone.
+    if ends and ends[-1] >= limit // 3:
+        end = ends[-1]
+        return cut[:end].rstrip("，,;；") + ("" if cut[end - 1] in "。！？!?" else "…")
+    seps = [m.start() for m in _LIST_SEP.finditer(cut)]
+    if seps and seps[-1] >= limit // 3:
+        return cut[: seps[-1]] + "…"
+    if _TOKEN.match(text[len(cut)]) and cut and _TOKEN.match(cut[-1]):
+        stripped = cut.rstrip("0123456789.%+ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
         if ends and len(stripped) < ends[-1]:
             return cut[: ends[-1]].rstrip("，,;；") + "…"
         cut = stripped

@@ -11,9 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from ..understand.forms import canonical_question
+from ..understand.slots import slot_types
 from .catalog import FAQ, Catalog, Product
 
-EntryKind = Literal["faq", "price", "spec"]
+EntryKind = Literal["faq", "price", "spec", "link"]
 
 # How viewers ask for a number in a unit: a spec value "1500W" is also the answer to "多少瓦".
 _UNIT_QUESTIONS = {
@@ -26,7 +28,10 @@ _UNIT_QUESTIONS = {
     r"\d\s*(cm|厘米|mm|毫米)": ["多大尺寸", "多长"],
     r"\d\s*(个月|天|年)": ["多久", "能放多久"],
 }
-_PRICE_KEYS = ("多少钱", "价格多少", "什么价格", "几块钱", "怎么卖", "现在什么价")
+_SLOT_KEYS = {"size": "有{}吗", "colour": "有{}吗", "material": "是{}的吗", "skin": "{}能用吗"}
+_PRICE_KEYS = ("多少钱", "价格多少", "什么价格", "现在什么价", "价格是多少", "卖多少钱")
+# "几号链接", "是这个链接吗": answered from the product's link number.
+_LINK_KEYS = ("几号链接", "是几号链接", "链接是几号", "在几号链接", "哪个链接", "是这个链接吗", "链接在哪", "拍几号")
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,13 @@ class Entry:
     evidence: str           # all text that states this entry's facts, for lexical evidence
 
 
+_SUB_QUESTION = re.compile(r"[^?？;；。!！]+[?？]?")
+
+
 def _faq_entry(faq: FAQ, product: Product | None) -> Entry:
-    keys = (faq.question, *faq.variants)
+    # Owners often write two questions as one ("有大码吗？胖一点能穿吗？"): each is also a key of its own.
+    parts = [m.group().strip() for m in _SUB_QUESTION.finditer(faq.question) if len(m.group().strip()) >= 2]
+    keys = tuple(dict.fromkeys((faq.question, *(parts if len(parts) > 1 else ()), *faq.variants)))
     context = f"{product.name} {' '.join(product.aliases)}" if product else ""
     return Entry(faq.id, "faq", product.id if product else None, faq.question, faq.answer, keys,
                  " ".join((*keys, faq.answer, context)))
@@ -61,9 +71,21 @@ def _spec_entry(p: Product, key: str, value: str) -> Entry:
     for pattern, questions in _UNIT_QUESTIONS.items():
         if re.search(pattern, value.lower()):
             keys.extend(questions)
+    # A spec that lists values answers a question about one of them, or about one it does not list, with
+    # the list: "有XL吗", "有黑色吗", "是纯棉的吗", "油皮能用吗".
+    listed = slot_types(canonical_question(value.lower()))
+    for kind, frame in _SLOT_KEYS.items():
+        for v in sorted(listed.get(kind, ()))[:8]:
+            keys.append(frame.format(v))
     answer = f"{p.name}的{key}：{value}"
     return Entry(f"{p.id}.spec.{key}", "spec", p.id, f"{p.name}的{key}", answer, tuple(keys),
                  " ".join((*keys, key, value, p.name)))
+
+
+def _link_entry(p: Product) -> Entry:
+    answer = f"{p.name}是{p.link}号链接"
+    return Entry(f"{p.id}.link", "link", p.id, f"{p.name}是几号链接", answer, _LINK_KEYS,
+                 " ".join((*_LINK_KEYS, answer, "链接 号")))
 
 
 def catalog_entries(catalog: Catalog) -> list[Entry]:
@@ -73,4 +95,46 @@ def catalog_entries(catalog: Catalog) -> list[Entry]:
         if p.price is not None:
             entries.append(_price_entry(p))
         entries.extend(_spec_entry(p, k, v) for k, v in p.specs.items())
+        if p.link is not None:
+            entries.append(_link_entry(p))
     return entries
+
+
+_VALUE_PARTS = re.compile(r"[0-9a-z.]+|[\u4e00-\u9fff]+")
+
+
+def agree(spec: Entry, faq: Entry) -> bool:
+    """Whether an FAQ states the same fact as a spec of its product (功率: 1500W beside "功率1500瓦…"):
+    the two are one answer, not rivals, and the FAQ is the one said."""
+    if spec.kind != "spec" or faq.kind != "faq" or spec.product_id is None or spec.product_id != faq.product_id:
+        return False
+    value = spec.answer.split("：", 1)[-1].lower()
+    answer = faq.answer.lower()
+    if value in answer:
+        return True
+    parts = _VALUE_PARTS.findall(value)
+    numbers = [x for x in parts if any(c.isdigit() for c in x)]
+    # A number the spec states, or every word of a short spec value, said again by the FAQ.
+    if numbers:
+        return all(n in answer for n in numbers)
+    return bool(parts) and all(x in answer for x in parts)
+
+
+def same_answer_groups(entries: list[Entry]) -> dict[str, frozenset[str]]:
+    """For each entry, the entries that give the same answer: the same text, or a spec and an FAQ of one
+    product that state the same fact. Such entries never compete as rivals."""
+    by_answer: dict[str, set[str]] = {}
+    for e in entries:
+        by_answer.setdefault(e.answer, set()).add(e.id)
+    groups = {e.id: set(by_answer[e.answer]) for e in entries}
+    by_product: dict[str, list[Entry]] = {}
+    for e in entries:
+        if e.product_id is not None:
+            by_product.setdefault(e.product_id, []).append(e)
+    for items in by_product.values():
+        for spec in (e for e in items if e.kind == "spec"):
+            for faq in (e for e in items if e.kind == "faq"):
+                if agree(spec, faq):
+                    groups[spec.id].add(faq.id)
+                    groups[faq.id].add(spec.id)
+    return {k: frozenset(v) for k, v in groups.items()}

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 
 LIVE_SIZE = 8192
+PASSAGE = "\u241fpassage:"  # a symbol the normalizer drops, so no query text starts with it
 
 
 class CachedEmbedder:
@@ -54,7 +55,8 @@ class CachedEmbedder:
                 if vectors.shape[1:] == (self.dim,) and len(texts) == len(vectors):
                     self._vectors = {str(t): v for t, v in zip(texts, vectors, strict=True)}
                     for t in self._vectors:
-                        self._by_form.setdefault(self._form(t), t)
+                        if not t.startswith(PASSAGE):
+                            self._by_form.setdefault(self._form(t), t)
             except Exception as e:  # a corrupt cache is rebuilt, not trusted
                 log.warning("ignoring unreadable embedding cache %s: %s", self._path, e)
 
@@ -110,7 +112,18 @@ class CachedEmbedder:
             self._live.clear()
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self.inner.embed_passages(texts)
+        """Passage embeddings (the text an answer states), cached like catalog keys under a prefix no
+        query text can have."""
+        keys = [PASSAGE + t for t in texts]
+        missing = list(dict.fromkeys(k for k in keys if k not in self._vectors))
+        if missing:
+            fresh = self.inner.embed_passages([k[len(PASSAGE):] for k in missing])
+            with self._lock:
+                self._vectors.update(zip(missing, fresh, strict=True))
+                self._dirty = True
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([self._vectors[k] for k in keys]).astype(np.float32, copy=False)
 
     def save(self) -> None:
         if self._path is None or not self._dirty:

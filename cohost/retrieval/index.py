@@ -30,6 +30,9 @@ EMBED_CHUNK = 16
 class Hit:
     entry: Entry
     dense: float
+    key: int = -1       # the row of the entry's best key (``EntryIndex.key_texts``)
+    support: int = 1    # how many of the entry's keys are among the search's hits
+    keys: tuple[tuple[int, float], ...] = ()  # every key of the entry among the hits: (row, cosine), best first
 
 
 class EntryIndex:
@@ -46,13 +49,23 @@ class EntryIndex:
                 key_texts.append(k)
                 owners.append(i)
         self._owners = np.asarray(owners, dtype=np.int64)
+        self.key_texts = key_texts
         vectors = np.zeros((len(key_texts), embedder.dim), np.float32)
+        # What each entry states, as an E5 passage: a question is also matched against the answer.
+        passages = [normalize(f"{e.question} {e.answer}" if e.kind == "faq" else e.answer) for e in self.entries]
+        self.passages = np.zeros((len(passages), embedder.dim), np.float32)
+        total = len(key_texts) + len(passages)
         for start in range(0, len(key_texts), EMBED_CHUNK):
             if progress is not None:
-                progress(start, len(key_texts))
+                progress(start, total)
             vectors[start:start + EMBED_CHUNK] = embedder.embed_queries(key_texts[start:start + EMBED_CHUNK])
+        for start in range(0, len(passages), EMBED_CHUNK):
+            if progress is not None:
+                progress(len(key_texts) + start, total)
+            self.passages[start:start + EMBED_CHUNK] = embedder.embed_passages(passages[start:start + EMBED_CHUNK])
         if progress is not None:
-            progress(len(key_texts), len(key_texts))
+            progress(total, total)
+        self._row = {id(e): i for i, e in enumerate(self.entries)}
         self._index = faiss.IndexFlatIP(embedder.dim)
         if len(vectors):
             self._index.add(vectors)
@@ -77,11 +90,12 @@ class EntryIndex:
         if size == 0:
             return []
         scores, ids = self._index.search(vector.reshape(1, -1), min(k, size), params=params)
-        best: dict[int, float] = {}
-        for s, key in zip(scores[0], ids[0], strict=True):
-            if key < 0:
-                continue
-            owner = int(self._owners[key])
-            if owner not in best:
-                best[owner] = float(s)
-        return [Hit(self.entries[o], s) for o, s in best.items()]
+        found: dict[int, list[tuple[int, float]]] = {}
+        for s, key in zip(scores[0].tolist(), ids[0].tolist(), strict=True):
+            if key >= 0:
+                found.setdefault(int(self._owners[key]), []).append((key, s))
+        return [Hit(self.entries[o], keys[0][1], keys[0][0], len(keys), tuple(keys)) for o, keys in found.items()]
+
+    def passage_score(self, vector: np.ndarray, entry: Entry) -> float:
+        """Cosine of a query vector with what the entry states (its passage)."""
+        return float(self.passages[self._row[id(entry)]] @ vector)

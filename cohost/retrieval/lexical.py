@@ -20,10 +20,10 @@ FUNCTION_WORDS = frozenset("""
 能 能不能 可以 可不可以 会 会不会 要 要不要 用 想 想要 问 请问 问下
 问一下 一下 下 还 还有 都 也 就 又 再 很 太 挺 好 比较 大概 一般
 这 那 这个 那个 这款 那款 这件 那件 这种 款 件 个 号 链接 宝贝
-商品 东西 主播 宝宝 姐妹 家人 家人们 亲 老板 小姐姐 你们 我们 你 我
+商品 东西 衣服 产品 主播 宝宝 姐妹 家人 家人们 亲 老板 小姐姐 你们 我们 你 我
 他 她 它 在 和 跟 与 或 或者 还是 呗 呐 嗯 额 诶 哎 耶 给 让
 把 被 对 从 到 吗吗 呀呀 得 多 几 一 上 些 点 一点 儿 么样 咱
-咱们 人 啦 喔 滴
+咱们 人 啦 喔 滴 能用 可以用 适合 适用
 """.split())
 _TOKEN_OK = re.compile(r"[\u4e00-\u9fffa-z0-9]")
 # "一支", "两件", "那瓶", "几个": quantities and pointers say how many or which one, not what about.
@@ -42,8 +42,3 @@ def grams(text: str) -> set[str]:
     """Character unigrams and bigrams of the meaningful characters in text."""
     chars = [c for c in text.lower() if _TOKEN_OK.match(c)]
     return set(chars) | {a + b for a, b in zip(chars, chars[1:], strict=False)}
-
-
-def term_covered(term: str, evidence: str) -> bool:
-    """A term is covered when the entry's text states it."""
-    return term in evidence

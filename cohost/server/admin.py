@@ -302,7 +302,7 @@ def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int) -> 
                 "confidence": round(d.score, 3), "reason": d.reason, "intent": d.intent.label,
                 "product_id": d.product_id, "version": catalogs.serving_version(shop),
                 "candidates": [{"id": c.entry_id, "score": round(c.score, 3), "question": by_id[c.entry_id].question,
-                                "answer": by_id[c.entry_id].answer} for c in d.candidates if c.entry_id in by_id]}
+                                "answer": by_id[c.entry_id].answer} for c in d.candidates[:5] if c.entry_id in by_id]}
 
     async def clusters(shop: str, days: float | None) -> list[GapCluster]:
         engine = await engine_for(shop)

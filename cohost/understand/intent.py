@@ -28,8 +28,14 @@ from ..errors import CohostError
 Intent = Literal["question", "purchase", "request", "greeting", "chitchat", "complaint", "spam"]
 INTENTS: tuple[Intent, ...] = ("question", "purchase", "request", "greeting", "chitchat", "complaint", "spam")
 
-_CONTACT = re.compile(r"(微信|威信|薇信|vx|v信|wx|加v|扣扣|qq|私聊|私信|主页|群号|http|www\.|\.com|\d{6,})",
-                      re.IGNORECASE)
+# Contact details and links: a handle ("vx: ab8899", "加微信", "qq群 12345678"), a link, a long number. A bare app
+# name is not one: "怎么用微信登录", "微信能付吗" and "qq怎么绑定" are questions.
+_CONTACT = re.compile(
+    r"(威信|薇信|徽信|v信|vx|加\s*v|\+\s*v|扣扣|企鹅号|私聊|私信|主页|群号|telegram|"
+    r"加\s*(?:微信|wx|qq|q群|群)|"
+    r"(?<![a-z])(?:微信|wx|qq|v(?![a-z]))\s*(?:号|群|搜)?\s*[:：]?\s*(?=[a-z0-9_@]{5,})[a-z0-9_@]*\d|"
+    r"https?://|www\.|[a-z0-9-]+\.(?:com|cn|net|top|cc|xyz|vip|me)\b|\d{6,})",
+    re.IGNORECASE)
 _RUN = re.compile(r"(.)\1{4,}")
 
 

@@ -21,6 +21,8 @@ import jieba
 import opencc
 from pypinyin import lazy_pinyin
 
+from .forms import canonical_question
+
 _LEXICON = Path(__file__).with_name("lexicon.txt")
 _CJK = re.compile(r"[\u4e00-\u9fff]+")
 # Repeats: a non-digit character three or more times, or a phrase of 2+ characters repeated.
@@ -129,7 +131,7 @@ class Normalizer:
         text = _PUNCT_RUN.sub(r"\1", text)
         text = _CHAR_RUN.sub(r"\1\1", text)
         text = _PHRASE_RUN.sub(r"\1", text)
-        return _CJK.sub(lambda m: self._correct(m.group()), text)
+        return canonical_question(_CJK.sub(lambda m: self._correct(m.group()), text))
 
     def _correct(self, run: str) -> str:
         """Replace near-homophone typos inside one run of Chinese characters."""
