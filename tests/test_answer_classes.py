@@ -216,3 +216,10 @@ def test_a_cut_never_ends_inside_a_size_list(limit):
 def test_the_sample_catalog_has_a_link_entry_per_linked_product(catalog):
     ids = {e.id for e in catalog_entries(catalog)}
     assert all(f"{p.id}.link" in ids for p in catalog.products if p.link is not None)
+
+
+def test_a_number_inside_a_stated_range_is_stated():
+    """33码 is inside 26-37码: neither a swapped value nor a different number."""
+    f = features("有33码吗", "有37码吗", "儿童网面运动鞋的尺码：26-37码")
+    assert f["num_conflict"] == 0.0 and f["slot_conflict"] == 0.0
+    assert features("有40码吗", "有37码吗", "儿童网面运动鞋的尺码：26-37码")["num_conflict"] == 1.0

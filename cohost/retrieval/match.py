@@ -28,6 +28,7 @@ from ..understand.slots import Slot, find_slots, slot_types, without_slots
 from .lexical import content_tokens, grams
 
 _NUM = re.compile(r"\d+(?:\.\d+)?")
+_RANGE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:-|~|～|到|至)\s*(\d+(?:\.\d+)?)")
 _NEG = re.compile(r"不|没|别|未|非|无(?!理由)")
 _IDF_MAX = 14.0
 
@@ -76,10 +77,15 @@ class EvidenceView:
     grams: frozenset[str]
     values: dict[str, set[str]]
     numbers: frozenset[str]
+    ranges: tuple[tuple[float, float], ...] = ()   # "26-37码", "3到5天": a number inside one is stated
 
     @classmethod
     def of(cls, text: str) -> EvidenceView:
-        return cls(text, frozenset(grams(text)), slot_types(text), frozenset(_NUM.findall(text)))
+        ranges = tuple((min(float(a), float(b)), max(float(a), float(b))) for a, b in _RANGE.findall(text))
+        return cls(text, frozenset(grams(text)), slot_types(text), frozenset(_NUM.findall(text)), ranges)
+
+    def states_number(self, number: str) -> bool:
+        return number in self.numbers or any(lo <= float(number) <= hi for lo, hi in self.ranges)
 
 
 def covered(term: str, evidence: str) -> float:
@@ -131,7 +137,9 @@ def pair_features(q: TextView, key: TextView, ev: EvidenceView, r: Scores, *, no
     for s in key.slots:
         key_values.setdefault(s.type, set()).add(s.value)
     for s in q.slots:
-        stated = s.value in ev.values.get(s.type, ()) or s.value in ev.text
+        number = re.sub(r"[^\d.]", "", s.value)
+        stated = (s.value in ev.values.get(s.type, ()) or s.value in ev.text
+                  or (s.type in ("size", "body") and bool(number) and ev.states_number(number)))
         if stated:
             continue
         if key_values.get(s.type) and not lists_values:
@@ -142,7 +150,7 @@ def pair_features(q: TextView, key: TextView, ev: EvidenceView, r: Scores, *, no
     # The key names the very value asked about ("有大码吗" for "有最大码吗"): the strongest slot evidence.
     slot_match = sum(s.value in key_values.get(s.type, ()) for s in q.slots) / len(q.slots) if q.slots else 0.0
     num_conflict = 1.0 if (q.numbers and key.numbers and q.numbers.isdisjoint(key.numbers)
-                           and not q.numbers <= ev.numbers) else 0.0
+                           and not all(ev.states_number(n) for n in q.numbers)) else 0.0
     qg = grams("".join(t for t, _ in q.terms))
     kg = grams("".join(t for t, _ in key.terms))
     return {
