@@ -14,7 +14,8 @@ Cases are run through the real engine once; every candidate it scores keeps its 
 - **baseline**: the bare embedding cosine (the best-matching key of any entry in scope), with the
   threshold that gives it the most recall at the engine's precision on that very set, a generous baseline.
 
-Prints the weights, bias and min_confidence for cohost/config.py and a table per set.
+Writes the fitted trees (--write), prints the min_confidence for cohost/config.py and config.yaml, and a table
+per set. Another embedder (config.yaml) gets its own model this way: the features carry its similarity scale.
 """
 
 from __future__ import annotations
