@@ -32,7 +32,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from cohost.config import FEATURE_NAMES, Config, load_config
-from cohost.engine import AnswerEngine, Message
+from cohost.engine import TIE, AnswerEngine, Message
 from cohost.evaluation import read_cases
 from cohost.knowledge.catalog import load_catalog
 from cohost.knowledge.entries import same_answer_groups
@@ -48,7 +48,7 @@ SHOPS = {  # name: (catalog, tune cases, test cases)
 SHOP_WEIGHT = 3.0
 # The corpus's precision target when choosing the threshold.
 CORPUS_PRECISION = 0.97
-TIE = 0.02
+DENSE = FEATURE_NAMES.index("dense")
 
 
 @dataclass
@@ -138,7 +138,7 @@ def decide(cases: list[Case], decider: Decider) -> list[tuple[float, bool, bool]
             out.append((0.0, False, False))
             continue
         p = decider.predict(k.x)
-        order = np.argsort(-p, kind="stable")
+        order = np.lexsort((-k.x[:, DENSE], -p))  # as the engine sorts: confidence, then cosine
         top = int(order[0])
         rival = next((int(i) for i in order[1:] if k.ids[int(i)] not in k.distinct[top]), None)
         tie = rival is not None and p[top] - p[rival] < TIE

@@ -73,6 +73,7 @@ class Candidate:
     score: float                        # the answer model's confidence that this entry answers the message
     features: tuple[float, ...] = ()    # in FEATURE_NAMES order
     key: str = ""                       # the entry's key that matched best
+    key_row: int = -1                   # its row in the index (EntryIndex.key_texts)
 
     def feature(self, name: str) -> float:
         return self.features[FEATURE_NAMES.index(name)]
@@ -278,19 +279,19 @@ class AnswerEngine:
         top_dense = max(h.dense for _, _, h in ranked)
         passages = {h.entry.id: self.index.passage_score(vec, h.entry) for _, _, h in ranked}
         top_passage = max(passages.values())
-        p_question = intent.probs.get("question", 0.0)
         scored: list[Candidate] = []
         found: list[dict[str, float]] = []
         for _, lexical, h in ranked:
             same = self._same_answer[h.entry.id]
             rival_dense = max((o.dense for _, _, o in ranked if o.entry.id not in same), default=None)
-            key = self._best_key(query, h)
+            row = self._best_key(query, h)
+            key = self._key_views[row]
             measured = Scores(h.dense, top_dense, (h.dense - mean) / spread, passages[h.entry.id], top_passage,
                               h.support, lexical, h.dense - rival_dense if rival_dense is not None else 0.1)
             f = pair_features(query, key, self._evidence[h.entry.id], measured, no_product=scope == ALL,
                               p_question=p_question, catalog_grams=self._catalog_grams,
                               lists_values=h.entry.kind == "spec")
-            scored.append(Candidate(h.entry.id, h.dense, lexical, 0.0, (), key.text))
+            scored.append(Candidate(h.entry.id, h.dense, lexical, 0.0, (), key.text, row))
             found.append(f)
         # How each candidate compares with the best one that would say something else.
         for c, f in zip(scored, found, strict=True):
@@ -318,22 +319,21 @@ class AnswerEngine:
         return replace(decided, answered=True, reason=f"matched ({top.score:.2f})",
                        product_id=entry.product_id or res.product_id)
 
-    def _best_key(self, query: TextView, h: Hit) -> TextView:
+    def _best_key(self, query: TextView, h: Hit) -> int:
         """The entry's key that best states the question: the closest one, with a small bonus for the
         share of its topic the question asks about, so that "有大码吗" is compared with its FAQ's own
         "有大码吗" rather than the longer "有大码吗？胖一点能穿吗？"."""
-        best, best_score = self._key_views[h.key], -1.0
+        best, best_score = h.key, -1.0
         for row, cos in h.keys[:KEYS_PER_ENTRY]:
-            view = self._key_views[row]
-            score = cos + KEY_COVERAGE_BONUS * key_coverage(view, query)
+            score = cos + KEY_COVERAGE_BONUS * key_coverage(self._key_views[row], query)
             if score > best_score:
-                best, best_score = view, score
+                best, best_score = row, score
         return best
 
     def _why_not(self, query: TextView, c: Candidate) -> str:
         """What kept a candidate from being said, in words that are true of the catalog."""
         ev = self._evidence[c.entry_id]
-        key = TextView.of(c.key)
+        key = self._key_views[c.key_row]
         missing = [t for t, _ in query.terms if covered(t, ev.text) < 1.0]
         unknown = [t for t in missing if not any(ch in self._catalog_text for ch in t)]
         if unknown:

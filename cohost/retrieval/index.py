@@ -65,7 +65,7 @@ class EntryIndex:
             self.passages[start:start + EMBED_CHUNK] = embedder.embed_passages(passages[start:start + EMBED_CHUNK])
         if progress is not None:
             progress(total, total)
-        self._row = {id(e): i for i, e in enumerate(self.entries)}
+        self._row = {e.id: i for i, e in enumerate(self.entries)}
         self._index = faiss.IndexFlatIP(embedder.dim)
         if len(vectors):
             self._index.add(vectors)
@@ -98,4 +98,4 @@ class EntryIndex:
 
     def passage_score(self, vector: np.ndarray, entry: Entry) -> float:
         """Cosine of a query vector with what the entry states (its passage)."""
-        return float(self.passages[self._row[id(entry)]] @ vector)
+        return float(self.passages[self._row[entry.id]] @ vector)

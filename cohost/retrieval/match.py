@@ -130,8 +130,9 @@ def pair_features(q: TextView, key: TextView, ev: EvidenceView, r: Scores, *, no
     value it does not list is answered by the list, never a different question."""
     q_cov = _share(q.terms, lambda t: covered(t, ev.text))
     k_cov = key_coverage(key, q)
-    unknown = 1.0 - _share(q.terms, lambda t: 1.0 if (t in catalog_grams or any(
-        t[i:i + 2] in catalog_grams for i in range(len(t) - 1)) or (len(t) == 1 and t in catalog_grams)) else 0.0)
+    # A word is known to the catalog when it, or any two-character piece of it, appears somewhere in it.
+    unknown = 1.0 - _share(q.terms, lambda t: float(t in catalog_grams or any(
+        t[i:i + 2] in catalog_grams for i in range(len(t) - 1))))
     ranged = conflict = 0
     key_values: dict[str, set[str]] = {}
     for s in key.slots:
