@@ -38,8 +38,8 @@ def read_pairs(path: Path) -> list[tuple[str, str, int]]:
     return pairs
 
 
-def split_pairs(pairs: list[tuple[str, str, int]]) -> dict[str, list[tuple[str, str, int]]]:
-    """Two halves with no text in common: connected texts go to the half their component hashes to."""
+def linked(edges) -> tuple[dict[str, str], object]:
+    """Union-find over text pairs: (the texts seen, find) where find(text) names its connected group."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -49,8 +49,14 @@ def split_pairs(pairs: list[tuple[str, str, int]]) -> dict[str, list[tuple[str, 
             x = parent[x]
         return x
 
-    for s1, s2, _ in pairs:
-        parent[find(s1)] = find(s2)
+    for a, b in edges:
+        parent[find(a)] = find(b)
+    return parent, find
+
+
+def split_pairs(pairs: list[tuple[str, str, int]]) -> dict[str, list[tuple[str, str, int]]]:
+    """Two halves with no text in common: connected texts go to the half their component hashes to."""
+    parent, find = linked((s1, s2) for s1, s2, _ in pairs)
     members: dict[str, list[str]] = {}
     for t in list(parent):
         members.setdefault(find(t), []).append(t)
@@ -65,17 +71,42 @@ def split_pairs(pairs: list[tuple[str, str, int]]) -> dict[str, list[tuple[str, 
     return out
 
 
+def same_question(pairs: list[tuple[str, str, int]]):
+    """The corpus's own "same question" labels, closed under transitivity: text -> its group."""
+    return linked((s1, s2) for s1, s2, label in pairs if label)[1]
+
+
+def chunks(questions: list[str], group) -> list[list[str]]:
+    """Catalogs of FAQS_PER_CATALOG questions, never two the corpus labels the same question (a shop has
+    one FAQ per question; two would make either answer count as wrong)."""
+    out, pending = [], list(questions)
+    while len(pending) >= FAQS_PER_CATALOG:
+        chunk, seen, rest = [], set(), []
+        for q in pending:
+            if len(chunk) < FAQS_PER_CATALOG and group(q) not in seen:
+                chunk.append(q)
+                seen.add(group(q))
+            else:
+                rest.append(q)
+        if len(chunk) < FAQS_PER_CATALOG:
+            break
+        out.append(chunk)
+        pending = rest
+    return out
+
+
 def build(pairs: list[tuple[str, str, int]], name: str, out: Path) -> list[Path]:
     """Write {name}_{k}.yaml and .jsonl for each chunk of FAQS_PER_CATALOG distinct s1 questions."""
     by_s1: dict[str, list[tuple[str, int]]] = {}
     for s1, s2, label in pairs:
         by_s1.setdefault(s1, []).append((s2, label))
+    group = same_question(pairs)
     questions = sorted(by_s1)
     random.Random(name).shuffle(questions)
     written = []
-    for k in range(0, len(questions) - FAQS_PER_CATALOG + 1, FAQS_PER_CATALOG):
-        chunk = questions[k:k + FAQS_PER_CATALOG]
-        tag = f"{name}_{k // FAQS_PER_CATALOG:02d}"
+    for n, chunk in enumerate(chunks(questions, group)):
+        tag = f"{name}_{n:02d}"
+        in_chunk = {group(q): f"q{i:03d}" for i, q in enumerate(chunk)}
         faqs = [{"id": f"q{i:03d}", "question": q, "answer": q} for i, q in enumerate(chunk)]
         catalog = {"shop": {"name": tag, "faqs": faqs}, "products": []}
         cat_path = out / f"{tag}.yaml"
@@ -87,8 +118,10 @@ def build(pairs: list[tuple[str, str, int]], name: str, out: Path) -> list[Path]
                     if s2 in seen:  # a case identical to an FAQ question tests nothing
                         continue
                     seen.add(s2)
+                    # A pair labelled "not the same" may still be the same as another FAQ of the catalog.
+                    expect = f"q{i:03d}" if label else in_chunk.get(group(s2))
                     case = {"id": f"{tag}_{len(seen)}", "text": s2, "on_stage": None,
-                            "expect_faq": f"q{i:03d}" if label else None, "expect_product": None}
+                            "expect_faq": expect, "expect_product": None}
                     f.write(json.dumps(case, ensure_ascii=False) + "\n")
         written.append(cat_path)
     return written

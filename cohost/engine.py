@@ -267,7 +267,8 @@ class AnswerEngine:
         if not hits:
             return replace(base, reason="nothing in the catalog to match")
         query = TextView.of(res.rest)
-        qgrams = grams("".join(t for t, _ in query.terms))
+        # Slot values count too: "有最大码吗" is all slot, and an entry that says 大码 states it.
+        qgrams = grams("".join(t for t, _ in query.terms) + "".join(s.value for s in query.slots))
         ranked = []
         for h in hits:
             lexical = len(qgrams & self._evidence[h.entry.id].grams) / len(qgrams) if qgrams else 0.0

@@ -87,6 +87,19 @@ def test_rest_has_the_mention_removed(resolver, text, rest):
     assert resolver.resolve(text, ON_STAGE).rest == rest
 
 
+@pytest.mark.parametrize(("text", "on_stage", "rest"), [
+    ("这件衣服有最大码吗", "dress", "有最大码吗"),    # a pointer at the product on stage
+    ("这个多少钱", "dress", "多少钱"),
+    ("这个锅好洗吗", "fryer", "好洗吗"),              # 锅 ends the product's own name
+    ("这条裙子有大码吗", None, "有大码吗"),            # named by alias, the pointer goes too
+    ("这个颜色有吗", "dress", "颜色有吗"),            # 颜色 is what is asked about, not a pointer
+    ("这是什么面料", "dress", "这是什么面料"),
+    ("@主播这条裙子洗了会缩水吗", "dress", "@主播洗了会缩水吗"),     # after an address
+])
+def test_a_pointer_at_the_product_is_not_part_of_the_question(resolver, text, on_stage, rest):
+    assert resolver.resolve(text, on_stage).rest == rest
+
+
 def test_rest_is_whole_text_when_only_a_mention(resolver):
     """A message that is nothing but a mention keeps its text as rest rather than an empty string."""
     r = resolver.resolve("链接5", ON_STAGE)

@@ -13,7 +13,8 @@ import jieba
 
 jieba.setLogLevel(60)
 
-# Question frames and chat filler: words that say how something is asked, not what is asked about.
+# Question frames and chat filler: words that say how something is asked, not what is asked about (what a
+# question asks for, when/why/how, is compared on its own: understand/forms.py question_frame).
 FUNCTION_WORDS = frozenset("""
 吗 呢 吧 啊 呀 哦 嘛 哈 噢 么 的 地 得 了 着 过 是 不 没 有
 没有 有没有 多少 什么 啥 怎么 怎么样 咋 咋样 如何 哪 哪个 哪里 哪些
@@ -24,6 +25,7 @@ FUNCTION_WORDS = frozenset("""
 他 她 它 在 和 跟 与 或 或者 还是 呗 呐 嗯 额 诶 哎 耶 给 让
 把 被 对 从 到 吗吗 呀呀 得 多 几 一 上 些 点 一点 儿 么样 咱
 咱们 人 啦 喔 滴 能用 可以用 适合 适用
+时候 什么时候 啥时候 何时 多久 多长时间 多长 为什么 为啥 为何 怎样 咋样 怎么办 咋办
 """.split())
 _TOKEN_OK = re.compile(r"[\u4e00-\u9fffa-z0-9]")
 # "一支", "两件", "那瓶", "几个": quantities and pointers say how many or which one, not what about.

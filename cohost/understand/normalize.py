@@ -41,7 +41,7 @@ jieba.setLogLevel(60)
 # front, modal particles at the end. "多少钱?", "多少钱呀" and "@主播 多少钱" ask one thing.
 _FORM_PUNCT = re.compile(r"(?<!\d)[.,](?!\d)|[!?~。，！？、…;；:：\"'“”‘’()（）【】\[\]<>《》/|\\-]+")
 # A mention's name ends at a space; "@主播" is the one name that needs none.
-_FORM_LEAD = re.compile(r"^(?:@主播|@\S+\s|请问一下|请问|问一下|问下)\s*")
+ADDRESS_LEAD = re.compile(r"^(?:@主播|@\S+\s|请问一下|请问|问一下|问下)\s*")
 _FORM_TAIL = re.compile(r"[呀啊呢哦啦嘛吖哈噢喔]+$")
 _FORM_CJK_SPACE = re.compile(r"(?<=[\u4e00-\u9fff]) +| +(?=[\u4e00-\u9fff])")
 
@@ -56,7 +56,7 @@ def encoder_form(normalized: str) -> str:
     form = normalized
     for _ in range(3):  # "@主播 请问多少钱呀~" peels in a few rounds
         before = form
-        form = _FORM_LEAD.sub("", _FORM_PUNCT.sub(" ", form).strip())
+        form = ADDRESS_LEAD.sub("", _FORM_PUNCT.sub(" ", form).strip())
         form = _FORM_TAIL.sub("", form).strip()
         if form == before:
             break

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import jieba
 
 from ..knowledge.catalog import Catalog
+from .normalize import ADDRESS_LEAD
 
 _CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _NUM = r"\d{1,4}|[零一二两三四五六七八九十百]{1,4}"
@@ -18,6 +19,28 @@ _LINK_PATTERNS = [
     re.compile(rf"(?:链接|宝贝)\s*({_NUM})(?![\d零一二两三四五六七八九十百])(?!\s*[码米])"),
     re.compile(r"#\s*(\d{1,4})"),
 ]
+
+
+# "这件衣服", "这个锅", "这款", "那条裙子": a pointer at the product the message is about, not a word of the
+# question. The noun after it is taken only when it names a kind of thing, never a property ("这个颜色").
+_POINTER = re.compile(r"(?:这|那)(?:一)?(?:件|个|款|条|双|套|瓶|支|台|只|把|盒|包|罐|袋|种|顶|张|本)")
+_THING_NOUNS = ("衣服", "裙子", "裤子", "鞋子", "鞋", "东西", "宝贝", "产品", "商品", "货", "款式")
+
+
+def _without_pointer(text: str, own_words: frozenset[str]) -> str:
+    """The text without a leading pointer at the product ("这件衣服" in "@主播 这件衣服有大码吗"); an address
+    in front ("@主播", "请问") stays."""
+    lead = ADDRESS_LEAD.match(text)
+    start = lead.end() if lead else 0
+    m = _POINTER.match(text, start)
+    if not m:
+        return text
+    end, tail = m.end(), text[m.end():]
+    for noun in sorted((*_THING_NOUNS, *own_words), key=len, reverse=True):
+        if tail.startswith(noun):
+            end += len(noun)
+            break
+    return (text[:start] + text[end:]).strip() or text
 
 
 _D = "[一二两三四五六七八九]"
@@ -78,6 +101,9 @@ class ProductResolver:
                 tokens = jieba.lcut(n)
                 if len(tokens) > 1 and len(tokens[-1]) >= 2:
                     surfaces.setdefault(tokens[-1], set()).add(p.id)
+        # The words a product's names end with ("裙" of 连衣裙, "炸锅", "锅"): "这条裙" and "这个锅" point at it.
+        self._own_words = {p.id: frozenset(w for n in (p.name, *p.aliases) for w in (n[-1:], n[-2:]) if w)
+                           for p in catalog.products}
         self._surfaces = sorted(((s, next(iter(ids))) for s, ids in surfaces.items() if len(ids) == 1),
                                 key=lambda x: -len(x[0]))
 
@@ -110,7 +136,8 @@ class ProductResolver:
         if len(found) > 1:
             return Resolution(None, "ambiguous", rest)
         if found:
-            return Resolution(next(iter(found)), how, rest)
+            pid = next(iter(found))
+            return Resolution(pid, how, _without_pointer(rest, self._own_words.get(pid, frozenset())))
         if on_stage is not None:
-            return Resolution(on_stage, "on_stage", text)
+            return Resolution(on_stage, "on_stage", _without_pointer(text, self._own_words.get(on_stage, frozenset())))
         return Resolution(None, "none", text)
