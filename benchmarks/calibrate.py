@@ -58,8 +58,7 @@ DENSE = FEATURE_NAMES.index("dense")
 # catalog unlike the ones fitted on never meets a region where more agreement lowers the confidence.
 FOR = {"dense", "dense_z", "passage", "support", "lexical", "q_cov", "k_cov", "key_jaccard", "slot_match", "fuzz",
        "margin", "k_cov_margin", "q_cov_margin", "passage_margin", "slot_match_margin", "p_question", "order"}
-AGAINST = {"dense_gap", "passage_gap", "unknown", "slot_conflict", "key_extra_slot", "num_conflict", "neg_conflict",
-           "num_unstated", "frame_conflict", "q_miss", "k_miss"}
+AGAINST = {"dense_gap", "passage_gap", "unknown", "slot_conflict", "key_extra_slot", "num_conflict", "neg_conflict"}
 MONOTONE = [1 if f in FOR else -1 if f in AGAINST else 0 for f in FEATURE_NAMES]
 
 

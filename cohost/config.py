@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigError
 
 # Chosen with the packaged answer model by benchmarks/calibrate.py (docs/quality.md).
-DEFAULT_MIN_CONFIDENCE = 0.87
+DEFAULT_MIN_CONFIDENCE = 0.86
 
 
 class _Section(BaseModel):
@@ -37,7 +37,7 @@ FEATURE_NAMES = ("dense", "dense_gap", "dense_z", "passage", "passage_gap", "sup
                  "key_jaccard", "unknown", "slot_ranged", "slot_conflict", "key_extra_slot", "num_conflict",
                  "neg_conflict", "fuzz", "margin", "no_product", "p_question", "q_len", "k_len",
                  "slot_match", "k_cov_margin", "q_cov_margin", "passage_margin", "slot_match_margin",
-                 "num_unstated", "frame_conflict", "order", "q_miss", "k_miss")
+                 "order")
 
 
 class RetrievalConfig(_Section):

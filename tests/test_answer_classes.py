@@ -225,27 +225,8 @@ def test_a_number_inside_a_stated_range_is_stated():
     assert features("有40码吗", "有37码吗", "儿童网面运动鞋的尺码：26-37码")["num_conflict"] == 1.0
 
 
-def test_a_number_the_entry_never_states_is_flagged():
-    """刷头2个装 beside an entry that sells a 4-pack asks about a pack the catalog does not sell."""
-    assert features("刷头2个装多少钱", "刷头多少钱", "送3个刷头，刷头单买4个装39元")["num_unstated"] == 1.0
-    assert features("刷头4个装多少钱", "刷头多少钱", "送3个刷头，刷头单买4个装39元")["num_unstated"] == 0.0
-    assert features("刷头多少钱", "刷头多少钱", "送3个刷头，刷头单买4个装39元")["num_unstated"] == 0.0
-
-
-@pytest.mark.parametrize(("text", "frame"), [
-    ("苹果手机怎样恢复出厂设置", "how"), ("恢复出厂设置会怎样", "outcome"), ("为什么会起球", "why"),
-    ("这个牌子怎么样", "opinion"), ("几天能到", "when"), ("在哪领券", "where"), ("多少钱", "amount"),
-    ("有大码吗", "yesno"), ("我该穿什么码", "what"), ("拍了", ""),
-])
-def test_question_frames(text, frame):
-    from cohost.understand.forms import question_frame
-    assert question_frame(canonical_question(text)) == frame
-
-
-def test_what_a_question_asks_for_and_its_word_order_are_compared():
-    """Same words, another question: how to reset vs what a reset does; water to ice vs ice to water."""
-    assert features("怎样恢复出厂设置", "恢复出厂设置会怎样", "恢复出厂设置会清空数据")["frame_conflict"] == 1.0
-    assert features("怎么恢复出厂设置", "怎样恢复出厂设置", "设置里点恢复出厂设置")["frame_conflict"] == 0.0
+def test_word_order_is_compared():
+    """Same words, another question: water to ice is not ice to water."""
     assert features("把水变成冰最快的方法", "冰变成水最快的方法", "放进热水")["order"] < 1.0
     assert features("水变成冰最快的方法", "水变成冰最快的方法", "放进冰箱")["order"] == 1.0
 

@@ -13,8 +13,8 @@ import jieba
 
 jieba.setLogLevel(60)
 
-# Question frames and chat filler: words that say how something is asked, not what is asked about (what a
-# question asks for, when/why/how, is compared on its own: understand/forms.py question_frame).
+# Question frames and chat filler: words that say how something is asked, not what is asked about
+# (多久 and 什么时候 ask when, whatever is asked about).
 FUNCTION_WORDS = frozenset("""
 吗 呢 吧 啊 呀 哦 嘛 哈 噢 么 的 地 得 了 着 过 是 不 没 有
 没有 有没有 多少 什么 啥 怎么 怎么样 咋 咋样 如何 哪 哪个 哪里 哪些

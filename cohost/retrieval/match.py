@@ -24,7 +24,6 @@ from functools import lru_cache
 import jieba
 from rapidfuzz import fuzz
 
-from ..understand.forms import question_frame
 from ..understand.slots import Slot, find_slots, slot_types, without_slots
 from .lexical import content_tokens, grams
 
@@ -56,7 +55,6 @@ class TextView:
     terms: tuple[tuple[str, float], ...]
     numbers: frozenset[str]
     negated: bool
-    frame: str = ""     # what it asks for (understand/forms.py): how, why, when, amount, yesno...
 
     @classmethod
     def of(cls, text: str) -> TextView:
@@ -65,7 +63,7 @@ class TextView:
         terms = tuple((t, idf(t)) for t in dict.fromkeys(content_tokens(rest)))
         numbers = frozenset(_NUM.findall(text)) | frozenset(re.sub(r"\D", "", s.value) for s in slots
                                                             if s.type == "quantity")
-        return cls(text, slots, terms, numbers, len(_NEG.findall(text)) % 2 == 1, question_frame(text))
+        return cls(text, slots, terms, numbers, len(_NEG.findall(text)) % 2 == 1)
 
     def slot_types(self) -> set[str]:
         return {s.type for s in self.slots}
@@ -163,14 +161,6 @@ def pair_features(q: TextView, key: TextView, ev: EvidenceView, r: Scores, *, no
     slot_match = sum(s.value in key_values.get(s.type, ()) for s in q.slots) / len(q.slots) if q.slots else 0.0
     num_conflict = 1.0 if (q.numbers and key.numbers and q.numbers.isdisjoint(key.numbers)
                            and not all(ev.states_number(n) for n in q.numbers)) else 0.0
-    # A number the question names that an entry stating other numbers never states: "刷头2个装多少钱"
-    # beside "刷头单买4个装39元" asks about a pack the entry does not sell.
-    num_unstated = (sum(not ev.states_number(n) for n in q.numbers) / len(q.numbers)
-                    if q.numbers and ev.numbers else 0.0)
-    # The single weightiest word one side names and the other does not: a share hides it in a long
-    # question ("现在身份证掉了能买到火车票吗" beside "现在买火车票要身份证吗" misses 掉了).
-    q_miss = max((w * (1.0 - covered(t, ev.text)) for t, w in q.terms), default=0.0)
-    k_miss = max((w * (1.0 - covered(t, q.text)) for t, w in key.terms), default=0.0)
     qg = grams("".join(t for t, _ in q.terms))
     kg = grams("".join(t for t, _ in key.terms))
     return {
@@ -179,9 +169,7 @@ def pair_features(q: TextView, key: TextView, ev: EvidenceView, r: Scores, *, no
         "q_cov": q_cov, "k_cov": k_cov, "key_jaccard": len(qg & kg) / len(qg | kg) if qg | kg else 1.0,
         "unknown": unknown, "slot_ranged": float(ranged), "slot_conflict": float(conflict),
         "key_extra_slot": extra, "slot_match": slot_match, "num_conflict": num_conflict,
-        "neg_conflict": float(q.negated != key.negated), "num_unstated": num_unstated,
-        "frame_conflict": float(bool(q.frame and key.frame and q.frame != key.frame)),
-        "order": order_agreement(q, key), "q_miss": q_miss, "k_miss": k_miss,
+        "neg_conflict": float(q.negated != key.negated), "order": order_agreement(q, key),
         "fuzz": fuzz.ratio(q.text, key.text) / 100.0, "margin": r.margin, "no_product": float(no_product),
         "p_question": p_question,
         # Long questions carry more detail that can differ from a key: the model learns a stricter bar.

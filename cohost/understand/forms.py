@@ -61,26 +61,3 @@ def canonical_question(text: str) -> str:
             text += "吗"
     return text
 
-
-# What a question asks for, whatever it is about: 怎么恢复出厂设置 (how to) and 恢复出厂设置会怎样 (what follows)
-# share every word and ask different things. The first frame that matches wins, so the narrower ones come first.
-_FRAMES = (
-    ("why", re.compile(r"为什么|为啥|为何|怎么会|咋会|凭什么")),
-    ("outcome", re.compile(r"会怎(么)?样|会咋样|有什么(影响|后果|危害|坏处|好处)|有啥(影响|后果)")),
-    ("opinion", re.compile(r"怎么样|咋样|好不好|好吗|好用吗|如何[吗呢啊?？]*$|值得|推荐")),
-    ("when", re.compile(r"什么时候|啥时候|何时|多久|多长时间|几天|几点|几号(?!链接)|哪天|哪年")),
-    ("where", re.compile(r"哪里|哪儿|哪边|在哪|去哪|哪个(地方|城市|省)|地址")),
-    ("amount", re.compile(r"多少|多大|多重|多高|多长|多宽|多厚|几[个件支瓶岁斤码次张份种]|几")),
-    ("how", re.compile(r"怎么|怎样|咋|如何|方法|步骤")),
-    ("what", re.compile(r"什么|啥|哪个|哪些|哪种|哪款|哪家")),
-    ("yesno", re.compile(r"吗|能不能|是不是|有没有|可不可以|会不会|[^\W\d_][不没][^\W\d_]")),
-)
-
-
-def question_frame(text: str) -> str:
-    """What a (canonical) question asks for: why, outcome, opinion, when, where, amount, how, what, yesno,
-    or "" when it shows no frame."""
-    for name, pattern in _FRAMES:
-        if pattern.search(text):
-            return name
-    return ""
