@@ -489,3 +489,16 @@ def test_with_faqs_edits_in_place_and_appends_new_ones():
     assert [f.id for f in dress] == [before[0], *before[2:], "dress_new"]
     assert dress[0].answer == "改过的答案"
     assert after.product("fryer").faqs[-1].id == before[1]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "knowledge" / "shops").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_sample_shop_loads_and_its_cases_name_its_entries(path):
+    """The sample shops that docs/quality.md measures load, and every case expects an entry they have."""
+    from cohost.knowledge.entries import catalog_entries
+    ids = {e.id for e in catalog_entries(load_catalog(path))}
+    case_files = sorted((ROOT / "knowledge" / "eval").glob(f"{path.stem}_*.jsonl"))
+    assert case_files
+    for f in case_files:
+        for line in f.read_text(encoding="utf-8").splitlines():
+            expect = json.loads(line).get("expect_faq")
+            assert expect is None or expect in ids, f"{f.name}: {expect}"
