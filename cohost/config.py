@@ -59,7 +59,9 @@ class RetrievalConfig(_Section):
 
 
 class IntentConfig(_Section):
-    seed: str = "knowledge/intent/seed.jsonl"
+    # Labelled danmaku the intent classifier trains on at start-up: null = the packaged Chinese seeds
+    # (cohost/understand/intent_seed.jsonl); or a file of {"text", "intent"} lines, relative to this file.
+    seed: str | None = None
 
 
 class ReplyConfig(_Section):

@@ -131,7 +131,8 @@ class AnswerEngine:
         cfg = config.retrieval
         self.decider = decider or load_decider(config.resolve(cfg.decider) if cfg.decider else None, FEATURE_NAMES)
         self._products = {p.id: p for p in catalog.products}
-        self.intent = intent or train_from_seed(config.resolve(config.intent.seed), self.normalizer,
+        self.intent = intent or train_from_seed(config.resolve(config.intent.seed) if config.intent.seed else None,
+                                                self.normalizer,
                                                 self.embedder.embed_queries)
         self.embedder.save()
         self._cache: OrderedDict[tuple[str, str | None], Decision] = OrderedDict()

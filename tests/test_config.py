@@ -30,10 +30,15 @@ def test_defaults_load_without_a_config_file(tmp_path, monkeypatch):
 
 
 def test_default_paths_exist_in_the_repo():
-    """The default catalog and intent seed paths point at files shipped in the repo."""
+    """The default catalog points at a file shipped in the repo; the intent seeds ship inside the package."""
+    from importlib import resources
+
+    from cohost.understand.intent import PACKAGED_SEED, load_labelled
     cfg = Config()
     assert cfg.resolve(cfg.catalog).is_file()
-    assert cfg.resolve(cfg.intent.seed).is_file()
+    assert cfg.intent.seed is None
+    with resources.as_file(resources.files("cohost.understand").joinpath(PACKAGED_SEED)) as seed:
+        assert len(load_labelled(seed)) > 1000
 
 
 def test_config_yaml_in_working_directory_is_used(tmp_path, monkeypatch):

@@ -1,6 +1,6 @@
 """Intent of one danmaku, with exactly seven labels.
 
-The classifier is trained at start-up from the labelled seed set in knowledge/intent/ (a second or so;
+The classifier is trained at start-up from the labelled seeds packaged beside this module (a second or so;
 seed embeddings are cached on disk). It combines three kinds of evidence:
 - character n-grams of the normalised text (robust to word segmentation of chat slang),
 - the sentence embedding that retrieval computes anyway (so intent costs no extra encoder pass),
@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +28,8 @@ from ..errors import CohostError
 
 Intent = Literal["question", "purchase", "request", "greeting", "chitchat", "complaint", "spam"]
 INTENTS: tuple[Intent, ...] = ("question", "purchase", "request", "greeting", "chitchat", "complaint", "spam")
+# The Chinese seeds shipped with the package (intent.seed: null).
+PACKAGED_SEED = "intent_seed.jsonl"
 
 # Contact details and links: a handle ("vx: ab8899", "加微信", "qq群 12345678"), a link, a long number. A bare app
 # name is not one: "怎么用微信登录", "微信能付吗" and "qq怎么绑定" are questions.
@@ -228,12 +231,16 @@ class IntentClassifier:
         return self.classify_many([text], [raw], embedding.reshape(1, -1))[0]
 
 
-def train_from_seed(seed: Path, normalize: Callable[[str], str],
+def train_from_seed(seed: Path | None, normalize: Callable[[str], str],
                     embed: Callable[[Sequence[str]], np.ndarray]) -> IntentClassifier:
-    """Train from a seed file of {"text", "intent"} lines."""
-    rows = load_labelled(seed)
+    """Train from a seed file of {"text", "intent"} lines; None: the seeds packaged with cohost."""
+    if seed is None:
+        with resources.as_file(resources.files(__package__).joinpath(PACKAGED_SEED)) as path:
+            rows = load_labelled(path)
+    else:
+        rows = load_labelled(seed)
     if not rows:
-        raise CohostError(f"{seed}: no labelled examples")
+        raise CohostError(f"{seed or PACKAGED_SEED}: no labelled examples")
     raw = [t for t, _ in rows]
     texts = [normalize(t) for t in raw]
     return IntentClassifier.train(texts, raw, [lab for _, lab in rows], embed(texts))
