@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import json
 import random
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import yaml
@@ -38,7 +39,7 @@ def read_pairs(path: Path) -> list[tuple[str, str, int]]:
     return pairs
 
 
-def linked(edges) -> tuple[dict[str, str], object]:
+def linked(edges: Iterable[tuple[str, str]]) -> tuple[dict[str, str], Callable[[str], str]]:
     """Union-find over text pairs: (the texts seen, find) where find(text) names its connected group."""
     parent: dict[str, str] = {}
 
@@ -71,12 +72,12 @@ def split_pairs(pairs: list[tuple[str, str, int]]) -> dict[str, list[tuple[str, 
     return out
 
 
-def same_question(pairs: list[tuple[str, str, int]]):
+def same_question(pairs: list[tuple[str, str, int]]) -> Callable[[str], str]:
     """The corpus's own "same question" labels, closed under transitivity: text -> its group."""
     return linked((s1, s2) for s1, s2, label in pairs if label)[1]
 
 
-def chunks(questions: list[str], group) -> list[list[str]]:
+def chunks(questions: list[str], group: Callable[[str], str]) -> list[list[str]]:
     """Catalogs of FAQS_PER_CATALOG questions, never two the corpus labels the same question (a shop has
     one FAQ per question; two would make either answer count as wrong)."""
     out, pending = [], list(questions)

@@ -60,4 +60,3 @@ def canonical_question(text: str) -> str:
         if not _ENDS_ASKING.search(text):
             text += "吗"
     return text
-

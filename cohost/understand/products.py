@@ -27,16 +27,21 @@ _POINTER = re.compile(r"(?:这|那)(?:一)?(?:件|个|款|条|双|套|瓶|支|�
 _THING_NOUNS = ("衣服", "裙子", "裤子", "鞋子", "鞋", "东西", "宝贝", "产品", "商品", "货", "款式")
 
 
-def _without_pointer(text: str, own_words: frozenset[str]) -> str:
+def _pointer_nouns(own_words: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """The nouns a pointer may take, longest first ("鞋子" before "鞋")."""
+    return tuple(sorted({*_THING_NOUNS, *own_words}, key=len, reverse=True))
+
+
+def _without_pointer(text: str, nouns: tuple[str, ...]) -> str:
     """The text without a leading pointer at the product ("这件衣服" in "@主播 这件衣服有大码吗"); an address
-    in front ("@主播", "请问") stays."""
+    in front ("@主播", "请问") stays. ``nouns``: from _pointer_nouns."""
     lead = ADDRESS_LEAD.match(text)
     start = lead.end() if lead else 0
     m = _POINTER.match(text, start)
     if not m:
         return text
     end, tail = m.end(), text[m.end():]
-    for noun in sorted((*_THING_NOUNS, *own_words), key=len, reverse=True):
+    for noun in nouns:
         if tail.startswith(noun):
             end += len(noun)
             break
@@ -102,8 +107,10 @@ class ProductResolver:
                 if len(tokens) > 1 and len(tokens[-1]) >= 2:
                     surfaces.setdefault(tokens[-1], set()).add(p.id)
         # The words a product's names end with ("裙" of 连衣裙, "炸锅", "锅"): "这条裙" and "这个锅" point at it.
-        self._own_words = {p.id: frozenset(w for n in (p.name, *p.aliases) for w in (n[-1:], n[-2:]) if w)
-                           for p in catalog.products}
+        self._pointer_nouns = {p.id: _pointer_nouns(frozenset(w for n in (p.name, *p.aliases)
+                                                              for w in (n[-1:], n[-2:]) if w))
+                               for p in catalog.products}
+        self._thing_nouns = _pointer_nouns()
         self._surfaces = sorted(((s, next(iter(ids))) for s, ids in surfaces.items() if len(ids) == 1),
                                 key=lambda x: -len(x[0]))
 
@@ -137,7 +144,8 @@ class ProductResolver:
             return Resolution(None, "ambiguous", rest)
         if found:
             pid = next(iter(found))
-            return Resolution(pid, how, _without_pointer(rest, self._own_words.get(pid, frozenset())))
+            return Resolution(pid, how, _without_pointer(rest, self._pointer_nouns.get(pid, self._thing_nouns)))
         if on_stage is not None:
-            return Resolution(on_stage, "on_stage", _without_pointer(text, self._own_words.get(on_stage, frozenset())))
+            return Resolution(on_stage, "on_stage",
+                              _without_pointer(text, self._pointer_nouns.get(on_stage, self._thing_nouns)))
         return Resolution(None, "none", text)
