@@ -26,10 +26,12 @@ install-test: $(VENV)/.test
 demo: $(VENV)/.base
 	$(BIN)/cohost demo
 
-# The overlay is tested in Debian's Chromium (Playwright drives it; it never downloads a browser).
+# The overlay is tested in Debian's Chromium (Playwright drives it; it never downloads a browser), with a CJK font
+# (fonts-noto-cjk) so that Chinese text renders as glyphs, not boxes, in the tests' screenshots.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-		|| echo "warning: could not install chromium; browser tests will be skipped"
+	@{ command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -qi cjk; } \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; } \
+		|| echo "warning: could not install chromium and fonts-noto-cjk; browser tests will be skipped or show boxes for Chinese"
 
 test: $(VENV)/.test chromium
 	$(BIN)/python -m pytest -q

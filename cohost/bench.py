@@ -12,12 +12,13 @@ import statistics
 import time
 from typing import Any
 
-from .config import project_root
+from .config import packaged, project_root
 from .engine import AnswerEngine, Message
 
 
 def sample_messages(limit: int) -> list[Message]:
-    """Distinct danmaku from the labelled sets shipped in knowledge/."""
+    """Distinct danmaku from the labelled sets in a checkout's knowledge/; a pip-installed cohost, which has
+    no knowledge/ folder, takes them from the packaged demo recording instead."""
     root = project_root() / "knowledge"
     seen: dict[str, Message] = {}
     for path in [root / "eval" / "faq_test.jsonl", root / "eval" / "faq_tune.jsonl", root / "intent" / "dev.jsonl"]:
@@ -27,6 +28,14 @@ def sample_messages(limit: int) -> list[Message]:
             if line.strip():
                 obj = json.loads(line)
                 seen.setdefault(obj["text"], Message(obj["text"], "观众", obj.get("on_stage")))
+    if not seen:
+        on_stage = None
+        for line in packaged("samples", "demo", "session.jsonl").read_text(encoding="utf-8").splitlines():
+            event = json.loads(line) if line.strip() else {}
+            if event.get("type") == "product":
+                on_stage = event.get("product_id")
+            elif event.get("type") == "chat":
+                seen.setdefault(event["text"], Message(event["text"], "观众", on_stage))
     return list(seen.values())[:limit]
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import websockets
 from fastapi import FastAPI
 
-from .config import project_root
+from .config import packaged
 from .dialog.runner import RoomRunner
 from .engine import AnswerEngine
 from .errors import CohostError
@@ -40,7 +40,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def recorded_texts() -> list[str]:
-    path = project_root() / "knowledge" / "demo" / "session.jsonl"
+    path = packaged("samples", "demo", "session.jsonl")
     texts = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():

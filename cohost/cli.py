@@ -100,7 +100,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     engine = _engine(args, args.catalog)
     if args.terminal:
         return run_terminal_demo(engine)
-    return asyncio.run(run_live_demo(engine, speed=args.speed, port=args.port, room=args.room))
+    return asyncio.run(run_live_demo(engine, speed=args.speed, port=args.port, room=args.room,
+                                     exit_after_replay=args.exit_after_replay))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -262,12 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="refuse if the shop has moved past this version (someone else changed it)")
     k.set_defaults(func=cmd_knowledge)
 
-    d = sub.add_parser("demo", help="start the server, replay the demo recording into a room, print replies")
+    d = sub.add_parser("demo", help="start the server, replay the demo recording into a room, print replies; "
+                                    "the server stays up until Ctrl-C")
     d.add_argument("--catalog")
     d.add_argument("--speed", type=float, default=5.0, help="replay speed (1.0 = real time; the recording is 17 min)")
     d.add_argument("--port", type=int, default=None)
     d.add_argument("--room", default="demo")
     d.add_argument("--terminal", action="store_true", help="only answer a few sample danmaku, no server")
+    d.add_argument("--exit-after-replay", action="store_true",
+                   help="stop the server when the replay ends (default: it stays up until Ctrl-C)")
     d.set_defaults(func=cmd_demo)
     return p
 

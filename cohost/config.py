@@ -3,18 +3,36 @@
 config.yaml holds no secrets: the LLM key and admin tokens come from the environment.
 Every section is a frozen pydantic model with ``extra="forbid"`` so that a typo in a key is an error
 that names the key, not a silently ignored setting.
+
+Relative paths in a config file are relative to that file's directory, wherever cohost is started from.
+Without a config file (the built-in defaults) they are relative to the working directory: the state goes
+in ./.cohost and ./.cache, and the catalog is the sample shop that ships inside the package.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+
+
+def packaged(*parts: str) -> Path:
+    """A file shipped inside the cohost package (package-data in pyproject.toml), e.g. packaged("prompts")."""
+    # cohost is installed as plain files (never zipped), so the resource is a real path.
+    return Path(str(resources.files("cohost").joinpath(*parts)))
+
+
+def sample_shop() -> Path:
+    """The sample shop (10 products, 95 FAQs) that ships with cohost: the catalog when none is configured."""
+    return packaged("samples", "shop.yaml")
+
 
 # Chosen with the packaged answer model by benchmarks/calibrate.py (docs/quality.md).
 DEFAULT_MIN_CONFIDENCE = 0.86
@@ -126,6 +144,10 @@ class ServerConfig(_Section):
     # Rooms are made on first use. At the cap, a room with no socket and nothing pending is closed to
     # make way (the one unused longest); when every room is in use, a new one is refused (close 4503).
     max_rooms: int = Field(32, ge=1)
+    max_overlays_per_room: int = Field(16, ge=1)
+    # Rooms watched by overlay pages alone (no source yet) do not take a max_rooms place while the overlay
+    # token is unset, so pages anyone can open cannot squat the server; they have this cap of their own.
+    max_overlay_only_rooms: int = Field(64, ge=1)
     # The admin API and /admin always need a token. When this variable is unset, `cohost run` makes a
     # random one and prints it with the admin URL.
     admin_token_env: str = "COHOST_ADMIN_TOKEN"
@@ -139,7 +161,8 @@ class StoreConfig(_Section):
 
 
 class Config(_Section):
-    catalog: str = "knowledge/shop.yaml"
+    # null (or left out) = the packaged sample shop; else a YAML or JSON file, relative to this file.
+    catalog: str = Field(default_factory=lambda: str(sample_shop()))
     cache_dir: str = ".cache/cohost"
     embedder: EmbedderConfig = EmbedderConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
@@ -150,22 +173,36 @@ class Config(_Section):
     store: StoreConfig = StoreConfig()
     llm: LLMConfig = LLMConfig()
 
+    # The directory of the config file this was loaded from; None (the defaults): the working directory.
+    _base_dir: Path | None = PrivateAttr(None)
+
+    @field_validator("catalog", mode="before")
+    @classmethod
+    def _packaged_catalog(cls, v: object) -> object:
+        return str(sample_shop()) if v is None else v
+
+    @property
+    def base_dir(self) -> Path:
+        """The directory relative paths in this config are relative to."""
+        return self._base_dir if self._base_dir is not None else Path.cwd()
+
     def resolve(self, path: str) -> Path:
-        """Resolve a path from the config relative to the project root when it is not absolute."""
+        """A path from the config: absolute ones as they are, relative ones under ``base_dir``."""
         p = Path(path).expanduser()
-        return p if p.is_absolute() else project_root() / p
+        return p if p.is_absolute() else self.base_dir / p
 
 
 def project_root() -> Path:
+    """The source checkout this module sits in. Only dev tools use it (a pip-installed cohost has none)."""
     return Path(__file__).resolve().parent.parent
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Load and validate config.yaml. With no path, use ./config.yaml or the defaults when it is absent."""
+    """Load and validate config.yaml. With no path, use ./config.yaml or the defaults when it is absent.
+
+    Relative paths in the file are then relative to the file's directory (``Config.resolve``)."""
     if path is None:
         candidate = Path("config.yaml")
-        if not candidate.exists():
-            candidate = project_root() / "config.yaml"
         if not candidate.exists():
             return Config()
         path = candidate
@@ -179,10 +216,12 @@ def load_config(path: str | Path | None = None) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     try:
-        return Config.model_validate(raw)
+        cfg = Config.model_validate(raw)
     except ValidationError as e:
         lines = [f"{path}: invalid configuration:"]
         for err in e.errors():
             key = ".".join(str(p) for p in err["loc"])
             lines.append(f"  - {key}: {err['msg']}")
         raise ConfigError("\n".join(lines)) from e
+    cfg._base_dir = Path(os.path.abspath(path)).parent
+    return cfg

@@ -10,16 +10,21 @@ import json
 import secrets
 import time
 
-from .config import project_root
+from .config import packaged
 from .engine import AnswerEngine, Message
 
-DEMO_EVENTS = project_root() / "knowledge" / "demo" / "terminal.jsonl"
-DEMO_SESSION = project_root() / "knowledge" / "demo" / "session.jsonl"
+# Shipped inside the package (cohost/samples/demo), so `cohost demo` works from a plain `pip install`.
+DEMO_EVENTS = packaged("samples", "demo", "terminal.jsonl")
+DEMO_SESSION = packaged("samples", "demo", "session.jsonl")
 
 
-async def run_live_demo(engine: AnswerEngine, *, speed: float, port: int | None, room: str) -> int:
-    """Start the server, replay the demo recording into a room, print each chat reply as it happens."""
-    from .live import live_server
+async def run_live_demo(engine: AnswerEngine, *, speed: float, port: int | None, room: str,
+                        exit_after_replay: bool = False) -> int:
+    """Start the server, replay the demo recording into a room, print each chat reply as it happens.
+
+    After the replay the server stays up until Ctrl-C, so the overlay and /admin can still be opened;
+    ``exit_after_replay`` stops it at once instead (tests, CI)."""
+    from .live import live_server, until_interrupted
     from .sources.replay import ingest_url, load_recording, replay
 
     events = load_recording(DEMO_SESSION)
@@ -27,10 +32,11 @@ async def run_live_demo(engine: AnswerEngine, *, speed: float, port: int | None,
     # The demo's catalog store is a throwaway one: edits made on /admin during the demo are not kept.
     async with live_server(engine, port=port, admin_token=token) as (app, bound):
         host = engine.config.server.host
+        overlay = f"http://{host}:{bound}/overlay?room={room}"
+        admin = f"http://{host}:{bound}/admin#token={token}"
         print(f"cohost demo — {engine.catalog.shop.name}; replaying {len(events)} events at {speed}x")
-        print(f"overlay (open it in a browser or add it to OBS): http://{host}:{bound}/overlay?room={room}")
-        print(f"catalog admin (try a question, upload FAQs, see unanswered ones): "
-              f"http://{host}:{bound}/admin#token={token}\n")
+        print(f"overlay (open it in a browser or add it to OBS): {overlay}")
+        print(f"catalog admin (try a question, upload FAQs, see unanswered ones): {admin}\n")
 
         def show(msg: dict[str, object]) -> None:
             if msg.get("type") == "reply":
@@ -38,8 +44,15 @@ async def run_live_demo(engine: AnswerEngine, *, speed: float, port: int | None,
 
         result = await replay(ingest_url(host, bound, room), events, speed=speed, on_message=show)
         stats = dict(app.state.hub.rooms[room].runner.room.stats)
-    print(f"\nsent {result.sent} events; {len(result.replies)} chat replies; outcomes: "
-          + ", ".join(f"{k} {v}" for k, v in sorted(stats.items())))
+        print(f"\nsent {result.sent} events; {len(result.replies)} chat replies; outcomes: "
+              + ", ".join(f"{k} {v}" for k, v in sorted(stats.items())), flush=True)
+        if exit_after_replay:
+            return 0
+        print("\nreplay finished; the server stays up until you press Ctrl-C:")
+        print(f"  overlay: {overlay}")
+        print(f"  admin:   {admin}", flush=True)
+        await until_interrupted()
+    print("stopped")
     return 0
 
 
@@ -69,5 +82,5 @@ def run_terminal_demo(engine: AnswerEngine) -> int:
             print(f"   💬 {d.reply}    ({d.entry.id if d.entry else ''}, {ms:.1f} ms)")
         else:
             print(f"   ·  silent — {d.intent.label}: {d.reason}    ({ms:.1f} ms)")
-    print("\nTry your own: .venv/bin/cohost ask --on-stage dress '有大码吗'")
+    print("\nTry your own: cohost ask --on-stage dress '有大码吗'")
     return 0

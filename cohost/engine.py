@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .config import FEATURE_NAMES, Config
-from .dialog.compose import compose_reply
+from .dialog.compose import answer_body, compose_message
 from .knowledge.catalog import Catalog
 from .knowledge.entries import Entry, catalog_entries, same_answer_groups
 from .retrieval.cache import CachedEmbedder
@@ -92,7 +92,8 @@ class Decision:
     reason: str
     entry: Entry | None = None
     score: float = 0.0
-    reply: str | None = None
+    answer: str | None = None   # what to say: the entry's answer, naming the product when asked by link
+    reply: str | None = None    # a preview of the chat message to this one viewer (the room composes the real one)
     candidates: tuple[Candidate, ...] = field(default=(), repr=False)  # best first
     cached: bool = False
 
@@ -260,10 +261,14 @@ class AnswerEngine:
             return replace(base, reason=f"intent is {intent.label}")
         if res.how == "ambiguous":
             return replace(base, reason="names more than one product")
-        if res.product_id is not None and res.product_id not in self._products:
-            return replace(base, product_id=None, reason=f"unknown product on stage {res.product_id!r}")
         cfg = self.config.retrieval
-        scope = res.product_id if res.product_id is not None else ALL
+        if res.product_id is not None and res.product_id not in self._products:
+            # A product the catalog does not hold is on stage: the shop's own answers (shipping, invoices,
+            # returns) still hold; no product's answer may be said for it.
+            base = replace(base, product_id=None)
+            scope: str | None = None
+        else:
+            scope = res.product_id if res.product_id is not None else ALL
         hits = self.index.search(vec, scope, cfg.top_k)
         if not hits:
             return replace(base, reason="nothing in the catalog to match")
@@ -363,9 +368,10 @@ class AnswerEngine:
         if decision.product_how == "link" and decision.product_id in self._products:
             link = self._products[decision.product_id].link
             label = f"{link}号" if link is not None else None
-        reply = compose_reply(decision.entry, user=m.user, max_chars=self.config.reply.max_chars,
-                              mention=self.config.reply.mention, product_label=label)
-        return replace(decision, reply=reply)
+        answer = answer_body(decision.entry, product_label=label)
+        reply, _ = compose_message(answer, [m.user] if m.user else [], max_chars=self.config.reply.max_chars,
+                                   mention=self.config.reply.mention)
+        return replace(decision, answer=answer, reply=reply)
 
     # -- cache ------------------------------------------------------------------------------------------
 

@@ -12,19 +12,30 @@ Wire format: one JSON object per websocket text frame, discriminated by "type":
     {"type": "speech", "state": "start" | "end"}       the streamer started or stopped talking
     {"type": "control", "action": "pause" | "resume"}   the operator pauses or resumes suggestions
     {"type": "audio", ...}                              voice clips: accepted, not yet used
+
+Binary frames are refused: there is no binary event. A frame is at most MAX_FRAME_BYTES of UTF-8, nests
+at most MAX_DEPTH levels, writes integers with at most MAX_INT_DIGITS digits, and every number in it is
+finite (no NaN or Infinity); ``ts`` is a real number (not a bool, not a string) or absent.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .errors import CohostError
 
-MAX_FRAME_BYTES = 64 * 1024
+MAX_FRAME_BYTES = 64 * 1024  # UTF-8 bytes of one text frame
 MAX_TEXT_CHARS = 500
+MAX_DEPTH = 32  # nesting of objects and arrays; deeper frames are refused before json.loads recurses
+MAX_INT_DIGITS = 30  # longer integer literals are refused before int() sees them (64-bit ids have 20)
+
+# A finite number; "paid": "30" still reads as 30.0, as before, but NaN and Infinity are refused.
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class EventError(CohostError):
@@ -35,7 +46,8 @@ class _Event(BaseModel):
     # Platform adapters may attach extra fields (fan level, badges...); they are kept, not rejected.
     model_config = ConfigDict(frozen=True, extra="allow")
 
-    ts: float | None = None  # unix seconds when the platform saw it; server time when absent
+    # Unix seconds when the platform saw it; server time when absent. Strict: a bool or a string is refused.
+    ts: Annotated[float | None, Field(strict=True, allow_inf_nan=False)] = None
 
 
 class User(BaseModel):
@@ -55,7 +67,7 @@ class ChatEvent(_Event):
     user: User
     text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
     # Paid messages (super chat, 付费弹幕) outrank everything else.
-    paid: float = 0.0
+    paid: FiniteFloat = 0.0
 
 
 class ProductEvent(_Event):
@@ -69,7 +81,7 @@ class RoomEvent(_Event):
     product_id: str | None = None
     gift: str | None = None
     count: int = 1
-    value: float = 0.0  # gift value in CNY, when the platform says
+    value: FiniteFloat = 0.0  # gift value in CNY, when the platform says
 
 
 class SpeechEvent(_Event):
@@ -93,15 +105,13 @@ _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 def parse_event(frame: str | bytes | dict[str, Any]) -> Event:
     """Parse one frame. Raises EventError naming what is wrong; never anything else."""
-    if isinstance(frame, bytes | str):
-        if len(frame) > MAX_FRAME_BYTES:
-            raise EventError(f"frame of {len(frame)} bytes is over the {MAX_FRAME_BYTES}-byte limit")
-        try:
-            frame = json.loads(frame)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise EventError(f"not JSON: {e}") from None
+    if isinstance(frame, bytes | bytearray | memoryview):
+        raise EventError("binary frames are not accepted; send JSON text")
+    if isinstance(frame, str):
+        frame = _loads(frame)
     if not isinstance(frame, dict):
         raise EventError("an event must be a JSON object")
+    _check_values(frame)
     if "type" not in frame:
         raise EventError("missing 'type'")
     try:
@@ -109,4 +119,95 @@ def parse_event(frame: str | bytes | dict[str, Any]) -> Event:
     except ValidationError as e:
         first = e.errors()[0]
         loc = ".".join(str(p) for p in first["loc"][1:]) or "type"
-        raise EventError(f"invalid {frame.get('type')!r} event: {loc}: {first['msg']}") from None
+        raise EventError(f"invalid {_short(frame.get('type'))} event: {loc}: {_cut(first['msg'], 200)}") from None
+
+
+# A JSON string, escapes included. The closing quote is optional so an unterminated string matches to the end of the
+# frame at once: with it required, every later quote would start a fresh scan to the end (quadratic time).
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _loads(text: str) -> Any:
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # lone surrogates: only a Python caller can hand us these, never a socket
+        raise EventError("frame is not valid UTF-8 text") from None
+    if size > MAX_FRAME_BYTES:
+        raise EventError(f"frame of {size} bytes is over the {MAX_FRAME_BYTES}-byte limit")
+    if text.count("[") + text.count("{") > MAX_DEPTH:  # a frame with fewer brackets cannot be too deep
+        _check_depth(text)
+    try:
+        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
+    except RecursionError:  # _check_depth makes this unreachable; kept so a recursion can never escape
+        raise EventError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as e:  # JSONDecodeError is a ValueError
+        raise EventError(f"not JSON: {e}") from None
+
+
+def _check_depth(text: str) -> None:
+    """Refuse nesting past MAX_DEPTH, counting brackets outside strings; no recursion, linear time."""
+    depth = 0
+    for bracket in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise EventError(f"JSON nested deeper than {MAX_DEPTH} levels")
+        else:
+            depth -= 1
+
+
+def _parse_int(literal: str) -> int:
+    digits = len(literal) - literal.startswith("-")
+    if digits > MAX_INT_DIGITS:
+        raise EventError(f"integer of {digits} digits is too long (at most {MAX_INT_DIGITS})")
+    return int(literal)
+
+
+def _parse_float(literal: str) -> float:
+    number = float(literal)
+    if not math.isfinite(number):
+        raise EventError(f"number {_cut(literal)} is out of range; numbers must be finite")
+    return number
+
+
+def _parse_constant(name: str) -> float:
+    raise EventError(f"{name} is not allowed; numbers must be finite")
+
+
+def _check_values(event: dict[str, Any]) -> None:
+    """The rules _loads applies while parsing, for an event handed over as a dict, plus valid Unicode in every
+    string (a JSON escape such as "\\ud800" makes a lone surrogate, which cannot be sent back out as UTF-8).
+    Iterative, so a deep or cyclic dict is refused rather than recursed into."""
+    stack: list[tuple[Any, int]] = [(event, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise EventError(f"string {_short(value)} is not valid Unicode (a lone surrogate)") from None
+        elif isinstance(value, dict | list | tuple):
+            if depth > MAX_DEPTH:
+                raise EventError(f"JSON nested deeper than {MAX_DEPTH} levels")
+            items = value.items() if isinstance(value, dict) else ((None, v) for v in value)
+            for key, item in items:
+                if key is not None:
+                    stack.append((key, depth))
+                stack.append((item, depth + 1))
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise EventError(f"{value} is not allowed; numbers must be finite")
+        elif isinstance(value, int):
+            if abs(value) >= 10**MAX_INT_DIGITS:
+                raise EventError(f"integer too long (at most {MAX_INT_DIGITS} digits)")
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    """Error messages echo input, and input may be 64 KiB: keep the first limit characters."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _short(value: Any) -> str:
+    return _cut(repr(value))

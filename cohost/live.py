@@ -49,6 +49,12 @@ async def live_server(engine: AnswerEngine, *, host: str | None = None, port: in
                 await client.aclose()
 
 
+async def until_interrupted() -> None:
+    """Wait for Ctrl-C: asyncio.run cancels the main task on SIGINT, and that ends the wait (not an error)."""
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.Event().wait()
+
+
 async def serve_forever(engine: AnswerEngine, *, host: str | None = None, port: int | None = None,
                         source: str = "start-up") -> int:
     cfg = engine.config
@@ -63,7 +69,6 @@ async def serve_forever(engine: AnswerEngine, *, host: str | None = None, port: 
         print(f"  overlay: http://{shown}:{bound}/overlay?room=ROOM   (add &transparent=1 in OBS)")
         print(f"  admin:   http://{shown}:{bound}/admin#token={token}" if generated else
               f"  admin:   http://{shown}:{bound}/admin   (token from ${cfg.server.admin_token_env})")
-        print(f"  API:     http://{shown}:{bound}/docs")
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.Event().wait()
+        print(f"  API:     http://{shown}:{bound}/docs", flush=True)
+        await until_interrupted()
     return 0

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -148,12 +150,80 @@ def test_terminal_demo_answers_sample_questions(cache_dir):
 
 def test_live_demo_replays_the_recording_and_prints_replies(cache_dir):
     """`cohost demo` starts the server, prints the overlay URL, replays the recording and prints chat replies."""
-    r = cohost("demo", "--speed", "60", "--port", "0", cache=cache_dir)
+    r = cohost("demo", "--speed", "60", "--port", "0", "--exit-after-replay", cache=cache_dir)
     assert r.returncode == 0, r.stderr
     assert "/overlay?room=demo" in r.stdout
     replies = [line for line in r.stdout.splitlines() if line.startswith("💬 @")]
     assert len(replies) >= 10
     assert "dropped_deadline" in r.stdout or "answered" in r.stdout
+    assert "Ctrl-C" not in r.stdout
+
+
+def read_until(proc: subprocess.Popen, pattern: str, timeout: float) -> tuple[str, threading.Thread]:
+    """What ``proc`` printed up to the first line matching ``pattern`` (or all of it when it exits or times
+    out), and the thread that goes on reading its output: join it once the process has ended."""
+    import queue
+    import re
+
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    out: list[str] = []
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line is None:
+            break
+        out.append(line)
+        if re.search(pattern, line):
+            break
+    return "".join(out), reader
+
+
+def test_live_demo_stays_up_after_the_replay_until_ctrl_c(cache_dir):
+    """After the replay `cohost demo` says the server stays up until Ctrl-C and gives the overlay and admin
+    links; the overlay still answers, and Ctrl-C stops it cleanly (exit 0)."""
+    import re
+    import signal
+    import urllib.request
+
+    cfg = cache_dir / "config.yaml"
+    if not cfg.exists():
+        cfg.write_text(f"cache_dir: {cache_dir}\n", encoding="utf-8")
+    demo = subprocess.Popen([sys.executable, "-m", "cohost", "--config", str(cfg), "demo", "--speed", "200",
+                             "--port", "0"], cwd=cache_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=dict(os.environ, PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1"))
+    reader = None
+    try:
+        out, reader = read_until(demo, r"^\s+admin:\s", timeout=240)
+        assert "the server stays up until you press Ctrl-C" in out, out[-3000:]
+        tail = out[out.index("stays up"):]
+        overlay = re.search(r"overlay: (http://\S+/overlay\?room=demo)", tail)
+        admin = re.search(r"admin: +(http://\S+/admin)#token=\S+", tail)
+        assert overlay and admin, tail
+        time.sleep(0.5)
+        assert demo.poll() is None, "the demo exited after the replay"
+        for url in (overlay.group(1), admin.group(1)):
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                assert resp.status == 200 and "<html" in resp.read().decode("utf-8").lower(), url
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(15) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(10)
+        if reader is not None:
+            reader.join(10)
+        demo.stdout.close()
 
 
 def test_run_and_replay_commands_talk_over_a_real_socket(tmp_path, cache_dir):

@@ -20,25 +20,55 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_defaults_load_without_a_config_file(tmp_path, monkeypatch):
-    """With no config.yaml in the working directory or project root, load_config() returns the defaults."""
+    """With no config.yaml in the working directory, load_config() returns the defaults (not the checkout's
+    config.yaml), whose state (store, embedding cache) goes under the working directory."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(config_mod, "project_root", lambda: tmp_path)
     cfg = load_config()
     assert cfg == Config()
     assert cfg.reply.max_chars == Config.model_fields["reply"].default.max_chars
     assert cfg.catalog.endswith((".yaml", ".yml", ".json"))
+    assert cfg.base_dir == tmp_path
+    assert cfg.resolve(cfg.store.path) == tmp_path / ".cohost" / "catalog.sqlite3"
+    assert cfg.resolve(cfg.cache_dir) == tmp_path / ".cache" / "cohost"
 
 
-def test_default_paths_exist_in_the_repo():
-    """The default catalog points at a file shipped in the repo; the intent seeds ship inside the package."""
+def test_default_paths_ship_inside_the_package():
+    """The default catalog is the sample shop and the intent seeds: both ship inside the package."""
     from importlib import resources
 
     from cohost.understand.intent import PACKAGED_SEED, load_labelled
     cfg = Config()
-    assert cfg.resolve(cfg.catalog).is_file()
+    catalog = cfg.resolve(cfg.catalog)
+    assert catalog.is_file() and catalog == config_mod.sample_shop()
+    assert catalog.is_relative_to(Path(config_mod.__file__).parent)
     assert cfg.intent.seed is None
     with resources.as_file(resources.files("cohost.understand").joinpath(PACKAGED_SEED)) as seed:
         assert len(load_labelled(seed)) > 1000
+
+
+def test_null_catalog_is_the_sample_shop(tmp_path):
+    """catalog: null in config.yaml means the packaged sample shop, as when the key is left out."""
+    cfg = load_config(write(tmp_path / "c.yaml", "catalog: null\n"))
+    assert cfg.catalog == Config().catalog
+    assert cfg.resolve(cfg.catalog) == config_mod.sample_shop()
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
+    """Paths in a config file resolve against the file's directory, whatever the working directory."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    path = write(conf / "cohost.yaml", "catalog: shops/mine.yaml\ncache_dir: cache\nstore:\n  path: state/db.sqlite3\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for cfg in (load_config(path), load_config(Path("..") / "conf" / "cohost.yaml")):
+        assert cfg.base_dir == conf
+        assert cfg.resolve(cfg.catalog) == conf / "shops" / "mine.yaml"
+        assert cfg.resolve(cfg.cache_dir) == conf / "cache"
+        assert cfg.resolve(cfg.store.path) == conf / "state" / "db.sqlite3"
+        # Copies made at start-up (a CLI override) keep the base directory.
+        copy = cfg.model_copy(update={"reply": cfg.reply.model_copy(update={"max_chars": 20})})
+        assert copy.resolve(copy.store.path) == conf / "state" / "db.sqlite3"
 
 
 def test_config_yaml_in_working_directory_is_used(tmp_path, monkeypatch):
@@ -61,7 +91,9 @@ def test_partial_config_keeps_other_defaults(tmp_path):
 
 def test_empty_file_gives_defaults(tmp_path):
     """An empty config file is the same as no settings at all."""
-    assert load_config(write(tmp_path / "c.yaml", "")) == Config()
+    cfg = load_config(write(tmp_path / "c.yaml", ""))
+    assert cfg.model_dump() == Config().model_dump()
+    assert cfg.base_dir == tmp_path
 
 
 @pytest.mark.parametrize(("text", "key"), [
@@ -131,14 +163,22 @@ def test_config_is_frozen():
         cfg.reply.max_chars = 10  # type: ignore[misc]
 
 
-def test_resolve_keeps_absolute_and_roots_relative_paths(tmp_path):
-    """Relative paths resolve under the project root; absolute paths are kept."""
+def test_resolve_keeps_absolute_and_roots_relative_paths(tmp_path, monkeypatch):
+    """Absolute paths are kept; relative ones go under the config file's directory, or the working
+    directory for the built-in defaults."""
+    monkeypatch.chdir(tmp_path)
     cfg = Config()
-    assert cfg.resolve(str(tmp_path)) == tmp_path
-    assert cfg.resolve("knowledge/shop.yaml") == config_mod.project_root() / "knowledge" / "shop.yaml"
+    assert cfg.resolve(str(tmp_path / "x")) == tmp_path / "x"
+    assert cfg.resolve("a/b.yaml") == tmp_path / "a" / "b.yaml"
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    assert load_config(write(sub / "c.yaml", "")).resolve("a/b.yaml") == sub / "a" / "b.yaml"
 
 
 @pytest.mark.skipif(not REPO_CONFIG.exists(), reason="the repo has no config.yaml")
 def test_repo_config_yaml_validates():
-    """The repo's own config.yaml loads without errors."""
-    assert isinstance(load_config(REPO_CONFIG), Config)
+    """The repo's own config.yaml loads without errors, and its paths are the checkout's."""
+    cfg = load_config(REPO_CONFIG)
+    assert isinstance(cfg, Config)
+    assert cfg.resolve(cfg.catalog).is_file()
+    assert cfg.resolve(cfg.store.path) == REPO_CONFIG.parent / ".cohost" / "catalog.sqlite3"

@@ -73,15 +73,18 @@ def test_a_refused_overlay_says_why_instead_of_connecting(server, browser, monke
         page.close()
 
 
-def test_an_overlay_refused_for_a_full_server_says_so_and_joins_when_a_room_frees(engine, browser):
-    """With every room in use the page says the server is full; once a room is vacant it connects."""
+def test_an_overlay_refused_for_a_full_server_says_so_and_joins_when_a_room_frees(engine, browser, monkeypatch):
+    """With every room in use the page says the server is full; once a room is vacant it connects. (An
+    overlay takes a room's place only when the overlay token is set: without it, overlay-only rooms have
+    their own cap, so pages cannot squat the rooms relays need.)"""
+    monkeypatch.setenv("COHOST_OVERLAY_TOKEN", "ov")
     cfg = engine.config.model_copy(update={"server": engine.config.server.model_copy(update={"max_rooms": 1})})
     with live_server_thread(engine, config=cfg) as (_app, port):
         page = browser.new_page()
         try:
             with connect(f"ws://127.0.0.1:{port}/ws/ingest?room=busy") as ws:
                 send(ws, {"type": "product", "product_id": "dress"})
-                page.goto(f"http://127.0.0.1:{port}/overlay?room=mine")
+                page.goto(f"http://127.0.0.1:{port}/overlay?room=mine&token=ov")
                 status = page.locator("#connection-status")
                 sync_api.expect(status).to_have_text("服务器直播间已满，请关闭不用的直播间", timeout=10_000)
             sync_api.expect(status).to_have_text("已连接", timeout=20_000)

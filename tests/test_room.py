@@ -14,6 +14,7 @@ from cohost.dialog.room import OUTCOMES, OverlayChanged, Room, SendChat, StartTa
 from cohost.engine import Decision
 from cohost.events import ChatEvent, ControlEvent, ProductEvent, RoomEvent, SpeechEvent, User
 from cohost.knowledge.entries import Entry
+from cohost.sinks.base import SENT, SendResult
 from cohost.understand.intent import IntentResult
 
 T0 = 1_732_250_000.0
@@ -27,7 +28,7 @@ def decision(text: str, e: Entry | None, user: str = "u", label: str = "question
     intent = IntentResult(label, 0.9, {label: 0.9})  # type: ignore[arg-type]
     if e is None:
         return Decision(text, text, intent, product, "on_stage", False, "not confident")
-    return Decision(text, text, intent, e.product_id, "on_stage", True, "matched", entry=e,
+    return Decision(text, text, intent, e.product_id, "on_stage", True, "matched", entry=e, answer=e.answer,
                     reply=f"@{user} {e.answer}")
 
 
@@ -55,6 +56,14 @@ def sends(actions: list) -> list[SendChat]:
     return [a for a in actions if isinstance(a, SendChat)]
 
 
+def tick(room: Room, now: float, result: SendResult = SENT) -> list[SendChat]:
+    """Tick the room and report every reply it hands over as sent (or as result says)."""
+    out = sends(room.tick(now))
+    for s in out:
+        room.on_sent(s.handle, result, now)
+    return out
+
+
 def assert_all_accounted(room: Room) -> None:
     assert room.pending_count() == 0
     assert room.outcome_total() == room.stats["received"], dict(room.stats)
@@ -63,7 +72,7 @@ def assert_all_accounted(room: Room) -> None:
 def test_reply_is_sent_at_once_and_ats_the_viewer(room):
     """An answered question goes out on the next tick with the viewer mentioned."""
     feed(room, 1, "多少钱", entry("dress.price"), T0 + 1)
-    [s] = sends(room.tick(T0 + 1))
+    [s] = tick(room, T0 + 1)
     assert s.text == "@u1 直播间价159元"
     assert s.in_reply_to == ("e1",)
     assert s.handle.state is HandleState.DONE
@@ -83,8 +92,8 @@ def test_duplicates_are_aggregated_into_one_reply(room):
     for i, t in enumerate(["有大码吗", "有大码吗？", "有没有大码"], start=1):
         feed(room, i, t, e, T0 + 0.1 * i)
     room.limiter.record("something else", T0)  # the limiter is busy until T0 + 2
-    assert not sends(room.tick(T0 + 1))
-    [s] = sends(room.tick(T0 + 2))
+    assert not tick(room, T0 + 1)
+    [s] = tick(room, T0 + 2)
     assert s.text == "@u1 @u2 @u3 尺码到XL"
     assert set(s.in_reply_to) == {"e1", "e2", "e3"}
     q = room.snapshot(T0 + 2)["questions"][0]
@@ -103,7 +112,7 @@ def test_newer_duplicate_supersedes_the_older_handle(room):
     new = room.groups["dress_plus"].handle
     assert old.state is HandleState.INTERRUPTED and "superseded" in old.reason
     assert new.deadline == T0 + 11
-    [s] = sends(room.tick(T0 + 8))  # e1 expired at T0+7; e2 is still owed an answer
+    [s] = tick(room, T0 + 8)  # e1 expired at T0+7; e2 is still owed an answer
     assert s.in_reply_to == ("e2",)
     assert room.stats["dropped_deadline"] == 1
     assert_all_accounted(room)
@@ -115,9 +124,9 @@ def test_nothing_is_sent_after_its_deadline(room):
     room.limiter.min_interval_s = 10
     feed(room, 1, "多少钱", entry("dress.price"), T0 + 0.5)
     handle = room.groups["dress.price"].handle
-    assert not sends(room.tick(T0 + 6.6))
+    assert not tick(room, T0 + 6.6)
     assert handle.state is HandleState.EXPIRED
-    assert not sends(room.tick(T0 + 10))
+    assert not tick(room, T0 + 10)
     assert room.stats["dropped_deadline"] == 1
     assert_all_accounted(room)
 
@@ -130,7 +139,7 @@ def test_limiter_spaces_messages_and_sends_the_most_valuable_first(room):
     feed(room, 3, "能机洗吗", entry("dress_wash", "手洗"), T0 + 0.3, paid=30)
     order = []
     for t in (T0 + 2, T0 + 3, T0 + 4, T0 + 6):
-        order += [s.faq_id for s in sends(room.tick(t))]
+        order += [s.faq_id for s in tick(room, t)]
     assert order == ["dress_wash", "dress.price", "kids_shoes.price"]
     assert_all_accounted(room)
 
@@ -141,11 +150,11 @@ def test_room_outrun_by_traffic_sends_fewer_never_late_and_loses_nothing(room):
     for i in range(300):
         t = T0 + i * 0.01
         feed(room, i, f"问题{i}", entry(f"faq{i % 40}", f"答案{i % 40}"), t)
-        room.tick(t)
+        tick(room, t)
     sent = []
     while t < T0 + 20:
         t += 0.5
-        sent += sends(room.tick(t))
+        sent += tick(room, t)
     assert 2 <= len(sent) <= 6
     assert all(s.latency_ms <= 6000 for s in sent)
     assert room.stats["dropped_deadline"] > 0
@@ -155,9 +164,9 @@ def test_room_outrun_by_traffic_sends_fewer_never_late_and_loses_nothing(room):
 def test_user_cooldown_keeps_one_viewer_from_taking_over(room):
     """A viewer answered once is not @'d again within the cooldown."""
     feed(room, 1, "多少钱", entry("dress.price"), T0, user="chatty")
-    assert sends(room.tick(T0))
+    assert tick(room, T0)
     feed(room, 2, "能机洗吗", entry("dress_wash", "手洗"), T0 + 3, user="chatty")
-    assert not sends(room.tick(T0 + 3))
+    assert not tick(room, T0 + 3)
     assert room.stats["dropped_cooldown"] == 1
     assert_all_accounted(room)
 
@@ -165,9 +174,9 @@ def test_user_cooldown_keeps_one_viewer_from_taking_over(room):
 def test_repeat_of_a_just_answered_question_is_not_reanswered(room):
     """Within the aggregation window the answer is still in chat; the repeat only counts on the overlay."""
     feed(room, 1, "多少钱", entry("dress.price"), T0)
-    assert sends(room.tick(T0))
+    assert tick(room, T0)
     feed(room, 2, "多少钱", entry("dress.price"), T0 + 5)
-    assert not sends(room.tick(T0 + 7))
+    assert not tick(room, T0 + 7)
     assert room.stats["covered_by_recent"] == 1
     assert room.snapshot(T0 + 7)["questions"][0]["count"] == 2
     assert_all_accounted(room)
@@ -181,7 +190,7 @@ def test_unanswered_questions_reach_the_overlay_grouped_by_near_duplicates(room)
         label = "chitchat" if t == "好看" else "question"
         room.on_decision(item, decision(t, None, label=label, product="dress"), T0 + i)
     snap = room.snapshot(T0 + 5)
-    assert not sends(room.tick(T0 + 5))
+    assert not tick(room, T0 + 5)
     counts = [q["count"] for q in snap["questions"]]
     assert counts[0] >= 2 and sum(counts) == 3
     assert all(q["answer"] is None for q in snap["questions"])
@@ -193,7 +202,7 @@ def test_spam_is_ignored(room):
     """Spam is neither answered nor shown."""
     ev = chat(1, "加微信")
     room.on_decision(room.admit(ev, T0), decision("加微信", entry("dress.price"), label="spam"), T0)
-    assert not sends(room.tick(T0)) and room.snapshot(T0)["questions"] == []
+    assert not tick(room, T0) and room.snapshot(T0)["questions"] == []
     assert_all_accounted(room)
 
 
@@ -245,7 +254,7 @@ def test_gifters_and_buyers_come_first(room):
     feed(room, 1, "多少钱", entry("dress.price"), T0 + 0.1)
     room.on_event(RoomEvent(type="gift", user=User(id="fan", name="fan"), gift="火箭", value=100), T0 + 0.2)
     feed(room, 2, "能机洗吗", entry("dress_wash", "手洗"), T0 + 0.3, user="fan")
-    [s] = sends(room.tick(T0 + 2))
+    [s] = tick(room, T0 + 2)
     assert s.faq_id == "dress_wash"
 
 
@@ -264,3 +273,160 @@ def test_overload_sheds_the_least_valuable_pending_replies(catalog):
 def test_every_outcome_is_a_known_counter():
     """The outcome names used for accounting are the ones the room counts."""
     assert len(set(OUTCOMES)) == len(OUTCOMES)
+
+
+# -- one reply, one handle: composing, sending, failing ----------------------------------------------------
+
+
+def named_chat(i: int, text: str, uid: str, name: str) -> ChatEvent:
+    return ChatEvent(type="chat", id=f"e{i}", user=User(id=uid, name=name), text=text)
+
+
+def feed_named(room: Room, i: int, uid: str, name: str, e: Entry, now: float) -> None:
+    ev = named_chat(i, "有大码吗", uid, name)
+    room.on_decision(room.admit(ev, now), decision("有大码吗", e, ev.user.display), now)
+
+
+def test_names_with_spaces_are_mentioned_whole_and_everyone_once(room):
+    """"Tom Lee" then 小王 asking the same: both mentioned as named, the answer whole (no "@Tom Lee Lee")."""
+    e = entry("dress_plus", "尺码到XL")
+    room.limiter.record("busy", T0)
+    feed_named(room, 1, "tom", "Tom Lee", e, T0 + 0.1)
+    feed_named(room, 2, "wang", "小王", e, T0 + 0.2)
+    [s] = tick(room, T0 + 2)
+    assert s.text == "@Tom Lee @小王 尺码到XL"
+    assert set(s.in_reply_to) == {"e1", "e2"}
+
+
+def test_a_viewer_asking_twice_is_mentioned_once(room):
+    """The same viewer in a group twice (and two viewers with one display name) get one @ each name."""
+    e = entry("dress_plus", "尺码到XL")
+    room.limiter.record("busy", T0)
+    feed_named(room, 1, "hu", "胖虎", e, T0 + 0.1)
+    feed_named(room, 2, "mi", "米粒", e, T0 + 0.2)
+    feed_named(room, 3, "hu", "胖虎", e, T0 + 0.3)
+    feed_named(room, 4, "hu2", "米粒", e, T0 + 0.4)
+    [s] = tick(room, T0 + 2)
+    assert s.text == "@胖虎 @米粒 尺码到XL"
+    assert set(s.in_reply_to) == {"e1", "e2", "e3", "e4"}
+    assert room.stats["answered"] == 1 and room.stats["aggregated"] == 3
+    assert_all_accounted(room)
+
+
+def test_a_long_name_never_shortens_the_answer(room):
+    """An answer that fits the limit alone is sent whole; a name that does not fit beside it is left out."""
+    answer = "尺码S到XL，胖一点的拍大一码就好啦"
+    e = entry("dress_plus", answer)
+    feed_named(room, 1, "long", "非常非常长的名字" * 4, e, T0)
+    [s] = tick(room, T0)
+    assert s.text == answer
+    assert room.stats["answered"] == 1
+    assert_all_accounted(room)
+
+
+def test_max_chars_is_respected_with_many_askers(catalog):
+    """However many viewers ask, the message stays within reply.max_chars (a Bilibili 20)."""
+    room = Room("r", catalog, DialogConfig(min_interval_s=2), max_chars=20)
+    e = entry("dress_plus", "尺码到XL")
+    room.limiter.record("busy", T0)
+    for i in range(8):
+        feed_named(room, i, f"u{i}", f"观众{i}号", e, T0 + 0.01 * i)
+    [s] = tick(room, T0 + 2)
+    assert len(s.text) <= 20 and s.text.endswith("尺码到XL") and s.text.startswith("@观众0号 ")
+
+
+def test_a_reply_is_answered_only_when_its_sink_reports_the_send(room):
+    """Handed to the sink the handle is running and nothing is counted; the report completes it."""
+    feed(room, 1, "多少钱", entry("dress.price"), T0)
+    [s] = sends(room.tick(T0))
+    assert s.handle.state is HandleState.RUNNING
+    assert room.stats["answered"] == 0 and room.pending_count() == 1
+    # A viewer asking the same meanwhile waits on the reply in flight rather than get a second one.
+    feed(room, 2, "多少钱", entry("dress.price"), T0 + 0.5)
+    assert not sends(room.tick(T0 + 3))
+    room.on_sent(s.handle, SENT, T0 + 3.1)
+    assert s.handle.state is HandleState.DONE
+    assert room.stats["answered"] == 1 and room.stats["aggregated"] == 1
+    assert room.snapshot(T0 + 3.1)["questions"][0]["replied"] is True
+    assert_all_accounted(room)
+
+
+def test_a_failed_send_is_counted_with_its_reason_not_answered(room):
+    """The platform refused the reply: the handle fails, each asker is counted as send_failed."""
+    feed(room, 1, "多少钱", entry("dress.price"), T0)
+    [s] = tick(room, T0, SendResult(False, "账号被禁言"))
+    assert s.handle.state is HandleState.FAILED and s.handle.reason == "账号被禁言"
+    assert room.stats["answered"] == 0 and room.stats["send_failed"] == 1
+    assert room.send_failures == {"账号被禁言": 1}
+    assert room.snapshot(T0)["questions"][0]["replied"] is False
+    assert_all_accounted(room)
+
+
+def test_too_fast_slows_the_limiter_and_the_reply_is_tried_again_in_time(room):
+    """A "too fast" answer with a retry-after: the room waits that long, sends less often, then retries."""
+    feed(room, 1, "多少钱", entry("dress.price"), T0)
+    before = room.limiter.min_interval_s
+    [s] = tick(room, T0, SendResult(False, "10031 发送频率过快", retry_after_s=1.5, slow_down=True))
+    assert s.handle.state is HandleState.PENDING and room.limiter.min_interval_s > before
+    assert not tick(room, T0 + 1.0)                 # held for the platform's retry-after
+    [again] = tick(room, T0 + 3.0)                  # and the slower interval
+    assert again.text == s.text and again.handle is s.handle
+    assert room.stats["answered"] == 1 and room.stats["send_retried"] == 1
+    assert_all_accounted(room)
+
+
+def test_a_retry_that_would_be_late_fails_instead(room):
+    """No retry past the deadline: the viewers were owed an answer within deadline_s, not later."""
+    feed(room, 1, "多少钱", entry("dress.price"), T0)
+    tick(room, T0 + 5, SendResult(False, "too fast", retry_after_s=3.0, slow_down=True))
+    assert room.stats["send_failed"] == 1 and not room.groups
+    assert_all_accounted(room)
+
+
+def test_a_catalog_change_withdraws_a_reply_in_flight(room, catalog):
+    """The price changed while its reply was being sent: the handle is interrupted (the runner cancels
+    the send) and a late report of it changes nothing."""
+    feed(room, 1, "多少钱", entry("dress.price"), T0)
+    [s] = sends(room.tick(T0))
+    room.on_catalog_changed(catalog, {"dress.price"}, {}, T0 + 0.1)
+    assert s.handle.state is HandleState.INTERRUPTED
+    assert room.on_sent(s.handle, SENT, T0 + 0.2) == []
+    assert room.stats["withdrawn_catalog_changed"] == 1 and room.stats["answered"] == 0
+    assert_all_accounted(room)
+
+
+def test_operator_pause_withdraws_pending_replies_and_suggestions(room):
+    """Paused by the operator: queued replies are withdrawn through their handles, talking points too,
+    and nothing more goes to chat until resume."""
+    start = room.on_event(ProductEvent(type="product", product_id="fryer"), T0)
+    gen = next(a for a in start if isinstance(a, StartTalkingPoints))
+    room.limiter.record("busy", T0)
+    feed(room, 1, "多少钱", entry("dress.price"), T0 + 0.1)
+    handle = room.groups["dress.price"].handle
+    room.on_event(ControlEvent(type="control", action="pause"), T0 + 0.2)
+    assert handle.state is HandleState.INTERRUPTED and gen.handle.state is HandleState.INTERRUPTED
+    feed(room, 2, "能机洗吗", entry("dress_wash", "手洗"), T0 + 1)
+    assert not tick(room, T0 + 3)
+    assert room.stats["withdrawn_paused"] == 2
+    resumed = room.on_event(ControlEvent(type="control", action="resume"), T0 + 4)
+    assert any(isinstance(a, StartTalkingPoints) for a in resumed)
+    assert_all_accounted(room)
+
+
+def test_an_unknown_product_on_stage_is_shown_as_such(room):
+    """A product id the catalog does not hold: the overlay says so (shop-wide answers go on)."""
+    room.on_event(ProductEvent(type="product", product_id="sku_123456"), T0)
+    assert room.snapshot(T0)["product"] == {"id": "sku_123456", "unknown": True}
+    feed(room, 1, "包邮吗", entry("ship_free", "全场包邮", product=None), T0 + 1)
+    [s] = tick(room, T0 + 1)
+    assert s.text == "@u1 全场包邮"
+
+
+def test_non_questions_never_appear_as_people_asking(room):
+    """An unanswered complaint or remark is counted, but not shown as "N 人在问"."""
+    for i, (text, label) in enumerate([("儿子正好缺鞋", "complaint"), ("骗子", "complaint"), ("有口袋吗", "question")]):
+        ev = chat(i, text)
+        room.on_decision(room.admit(ev, T0), decision(text, None, label=label, product="dress"), T0)
+    assert [q["text"] for q in room.snapshot(T0)["questions"]] == ["有口袋吗"]
+    assert room.stats["complaint"] == 2
+    assert_all_accounted(room)

@@ -7,6 +7,7 @@ boundary where one exists, so a cut never ends mid-number ("15" of "159元").
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from ..knowledge.entries import Entry
 
@@ -38,14 +39,51 @@ def _fit(text: str, limit: int) -> str:
     return cut + "…"
 
 
-def compose_reply(entry: Entry, *, user: str | None, max_chars: int, mention: bool = True,
-                  product_label: str | None = None) -> str:
-    """"@小王 1号法式碎花连衣裙：直播间价159元" trimmed to max_chars (the @ prefix included)."""
-    prefix = f"@{user} " if mention and user else ""
+# The most a first @mention may cut from an answer too long for the limit: a longer name is left out
+# rather than shorten what the viewer asked for.
+MENTION_SHARE = 0.4
+
+
+def answer_body(entry: Entry, *, product_label: str | None = None) -> str:
+    """What the entry says, naming the product by its link number when the viewer pointed at a link."""
     body = entry.answer.strip()
     if product_label and entry.kind == "faq" and entry.product_id is not None and product_label not in body:
         body = f"{product_label}：{body}"
-    room = max_chars - len(prefix)
-    if room < 8:  # a very long user name: drop the mention rather than the answer
-        prefix, room = "", max_chars
-    return prefix + _fit(body, room)
+    return body
+
+
+def compose_message(body: str, names: Sequence[str], *, max_chars: int, mention: bool = True
+                    ) -> tuple[str, list[int]]:
+    """"@甲 @乙 answer" within max_chars, and the indexes of the names it mentions.
+
+    Names are taken in the order given (most urgent first), each name once, exactly as given (spaces
+    included). The answer is cut only to fit max_chars, and for a first mention at most MENTION_SHARE
+    of it; names that do not fit are left out, never the answer."""
+    if len(body) <= max_chars:
+        text = body
+    else:
+        reserve = 0
+        if mention:
+            short = next((n for n in names if len(n) + 2 <= max_chars * MENTION_SHARE), None)
+            reserve = len(short) + 2 if short is not None else 0
+        text = _fit(body, max_chars - reserve)
+    if not mention:
+        return text, []
+    prefix, chosen, seen = "", [], set()
+    for i, name in enumerate(names):
+        if name in seen or not name:
+            continue
+        candidate = f"{prefix}@{name} "
+        if len(candidate) + len(text) <= max_chars:
+            prefix = candidate
+            chosen.append(i)
+            seen.add(name)
+    return prefix + text, chosen
+
+
+def compose_reply(entry: Entry, *, user: str | None, max_chars: int, mention: bool = True,
+                  product_label: str | None = None) -> str:
+    """"@小王 1号法式碎花连衣裙：直播间价159元" within max_chars: a preview of what the room would send to
+    one viewer (the room composes the real message for everyone who asked)."""
+    body = answer_body(entry, product_label=product_label)
+    return compose_message(body, [user] if user else [], max_chars=max_chars, mention=mention)[0]

@@ -18,14 +18,15 @@ _ids = itertools.count(1)
 
 class HandleState(enum.Enum):
     PENDING = "pending"          # scheduled, not started
-    RUNNING = "running"          # generating or sending
-    DONE = "done"                # delivered
+    RUNNING = "running"          # generating, or handed to the sink and not yet reported sent
+    DONE = "done"                # delivered: the sink reported the send
     INTERRUPTED = "interrupted"  # withdrawn: product changed, superseded, paused, shut down
     EXPIRED = "expired"          # its deadline passed before it could be delivered
+    FAILED = "failed"            # the sink could not send it, and there is no time to try again
 
     @property
     def terminal(self) -> bool:
-        return self in (HandleState.DONE, HandleState.INTERRUPTED, HandleState.EXPIRED)
+        return self in (HandleState.DONE, HandleState.INTERRUPTED, HandleState.EXPIRED, HandleState.FAILED)
 
 
 class ReplyHandle:
@@ -58,6 +59,11 @@ class ReplyHandle:
         if self.state is HandleState.PENDING:
             self.state = HandleState.RUNNING
 
+    def retry(self) -> None:
+        """A send that failed in a way worth trying again goes back to the queue."""
+        if self.state is HandleState.RUNNING:
+            self.state = HandleState.PENDING
+
     def on_interrupt(self, callback: Callable[[ReplyHandle], None]) -> None:
         """Call back (synchronously, once) when interrupted; used to cancel the task doing the work."""
         if self.interrupted:
@@ -80,6 +86,12 @@ class ReplyHandle:
         if self.done():
             return False
         self._finish(HandleState.EXPIRED, "deadline passed")
+        return True
+
+    def fail(self, reason: str) -> bool:
+        if self.done():
+            return False
+        self._finish(HandleState.FAILED, reason)
         return True
 
     def complete(self) -> bool:

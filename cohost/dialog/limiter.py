@@ -9,18 +9,28 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+# A platform that answers "too fast" gets messages this much less often each time, up to MAX_SLOWDOWN times
+# the configured interval; every SPEED_UP_AFTER sends that go through win back one step.
+SLOWDOWN_STEP = 1.5
+MAX_SLOWDOWN = 8.0
+SPEED_UP_AFTER = 20
+
 
 class ChatLimiter:
     """Minimum interval between messages, maximum length, no identical consecutive messages."""
 
     def __init__(self, min_interval_s: float, max_chars: int):
+        self.base_interval_s = min_interval_s
         self.min_interval_s = min_interval_s
         self.max_chars = max_chars
         self.last_sent_at: float | None = None
         self.last_text: str | None = None
+        self.hold_until: float | None = None   # a platform's "retry after"
+        self._ok_streak = 0
 
     def next_allowed(self) -> float:
-        return float("-inf") if self.last_sent_at is None else self.last_sent_at + self.min_interval_s
+        t = float("-inf") if self.last_sent_at is None else self.last_sent_at + self.min_interval_s
+        return t if self.hold_until is None else max(t, self.hold_until)
 
     def ready(self, now: float) -> bool:
         return now >= self.next_allowed()
@@ -38,6 +48,27 @@ class ChatLimiter:
     def record(self, text: str, now: float) -> None:
         self.last_sent_at = now
         self.last_text = text
+
+    def unrecord(self, text: str, previous: str | None) -> None:
+        """A send failed: the platform never showed text, so sending it again is not a repeat."""
+        if self.last_text == text:
+            self.last_text = previous
+
+    def slow_down(self, now: float, retry_after_s: float | None = None) -> None:
+        """The platform said "too fast": send less often from now on, and not before retry_after_s."""
+        self._ok_streak = 0
+        self.min_interval_s = min(self.min_interval_s * SLOWDOWN_STEP, self.base_interval_s * MAX_SLOWDOWN)
+        if retry_after_s is not None:
+            self.hold(now, retry_after_s)
+
+    def hold(self, now: float, seconds: float) -> None:
+        self.hold_until = max(self.hold_until or now, now + max(0.0, seconds))
+
+    def sent_ok(self) -> None:
+        self._ok_streak += 1
+        if self._ok_streak >= SPEED_UP_AFTER and self.min_interval_s > self.base_interval_s:
+            self._ok_streak = 0
+            self.min_interval_s = max(self.base_interval_s, self.min_interval_s / SLOWDOWN_STEP)
 
 
 class UserCooldown:

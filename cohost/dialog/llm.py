@@ -35,7 +35,7 @@ from typing import Any
 import anyio
 import openai
 
-from ..config import LLMConfig
+from ..config import LLMConfig, packaged
 from ..errors import CohostError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ _BANNED_VARIANTS: tuple[str, ...] = ("百分百", "百分之百", "no.1", "no1")
 # Words that promise something (a discount, a gift, free shipping): allowed only when the facts say so.
 _PROMISE_WORDS: tuple[str, ...] = ("包邮", "赠", "折", "满减", "优惠", "券", "秒杀", "保价", "立减", "返现", "免单")
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent.parent / "prompts"
+PROMPTS_DIR = packaged("prompts")  # cohost/prompts/*.txt, shipped as package data
 USER_SEPARATOR = "---user---"
 _PLACEHOLDER_KEY = "no-key"  # local servers (Ollama, vLLM, llama.cpp) need no key, but the SDK wants one
 
@@ -217,7 +217,7 @@ _PROMPT_NAME = re.compile(r"^[a-z0-9_]+$")
 
 
 def render_prompt(name: str, *, prompts_dir: Path | None = None, **values: Any) -> list[dict[str, str]]:
-    """Load prompts/<name>.txt and fill its {placeholders}: [{"role": "system"}, {"role": "user"}].
+    """Load cohost/prompts/<name>.txt and fill its {placeholders}: [{"role": "system"}, {"role": "user"}].
 
     The file holds the system part, a line ``---user---``, then the user part. ``{{`` and ``}}`` are
     literal braces. Values are substituted in a single pass and never re-read, so braces in viewer

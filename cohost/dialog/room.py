@@ -4,13 +4,18 @@
     on_decision(item, decision, now) → queue a chat reply / count a question on the overlay
     on_event(event, now)             → product change, streamer speech, pause, gifts
     tick(now)                        → the replies to send now, expirations, resumptions
+    on_sent(handle, result, now)     → the sink's report: answered, failed, or try again later
     snapshot(now)                    → what the teleprompter overlay shows
 
 The asyncio shell (runner.py) calls these and performs the returned actions. Because time is a
 parameter, the tests replay minutes of a room in microseconds, deterministically.
 
 Every admitted chat message ends in exactly one outcome counted in ``stats`` — answered, aggregated
-into another reply, dropped at its deadline, and so on — so no question is ever lost silently.
+into another reply, dropped at its deadline, failed to send, and so on — so no question is ever lost
+silently. A reply is answered only once its sink reports the send: until then it is in ``sending``.
+
+The room alone composes what is said in chat: the engine says which answer (``Decision.answer``), the
+room adds the @mentions of everyone waiting for it, each viewer once, within the platform's limit.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from ..config import DialogConfig
 from ..engine import Decision
 from ..events import ChatEvent, ControlEvent, Event, ProductEvent, RoomEvent, SpeechEvent
 from ..knowledge.catalog import Catalog
+from ..sinks.base import SendResult
+from .compose import compose_message
 from .handle import HandleState, ReplyHandle
 from .limiter import ChatLimiter, UserCooldown
 
@@ -34,7 +41,8 @@ PAID, ON_STAGE, OTHER = 0, 1, 2
 NEAR_DUPLICATE = 85  # rapidfuzz ratio at which two unanswered questions count as the same on the overlay
 OUTCOMES = ("answered", "aggregated", "covered_by_recent", "dropped_deadline", "dropped_cooldown",
             "dropped_overload", "dropped_stale", "unanswered_question", "not_a_question", "spam", "engine_error",
-            "withdrawn_catalog_changed")
+            "withdrawn_catalog_changed", "withdrawn_paused", "send_failed", "complaint")
+MAX_FAILURE_REASONS = 50  # distinct send-failure reasons kept per room (a platform's error texts vary)
 
 
 @dataclass
@@ -71,6 +79,21 @@ class ReplyGroup:
 
 
 @dataclass
+class InFlight:
+    """A reply handed to the sink, not yet reported sent. Viewers asking the same meanwhile wait on it."""
+
+    group: ReplyGroup
+    text: str
+    mentioned: list[Asker]
+    unmentioned: list[Asker]
+    previous_text: str | None
+    late: list[Asker] = field(default_factory=list)
+
+    def everyone(self) -> list[Asker]:
+        return self.mentioned + self.unmentioned + self.late
+
+
+@dataclass
 class QuestionCluster:
     key: str
     text: str
@@ -81,6 +104,7 @@ class QuestionCluster:
     last_seen: float
     times: list[float] = field(default_factory=list)
     users: list[str] = field(default_factory=list)
+    replied_at: float | None = None  # when a chat reply with its answer was last reported sent
 
 
 @dataclass(frozen=True)
@@ -119,16 +143,19 @@ Action = SendChat | OverlayChanged | StartTalkingPoints | Unanswered
 
 
 class Room:
-    def __init__(self, name: str, catalog: Catalog, config: DialogConfig, *, max_chars: int):
+    def __init__(self, name: str, catalog: Catalog, config: DialogConfig, *, max_chars: int, mention: bool = True):
         self.name = name
         self.catalog = catalog
         self.config = config
+        self.mention = mention
         self.limiter = ChatLimiter(config.min_interval_s, max_chars)
         self.cooldown = UserCooldown(config.user_cooldown_s)
         self.on_stage: str | None = None
         self.paused_by: set[str] = set()      # "speech", "operator"
         self.resume_at: float | None = None
         self.groups: dict[str, ReplyGroup] = {}
+        self.sending: dict[str, InFlight] = {}   # by entry id
+        self.send_failures: Counter[str] = Counter()
         self.recently_sent: dict[str, float] = {}
         self.clusters: dict[str, QuestionCluster] = {}
         self.talking_points: list[str] = []
@@ -164,17 +191,20 @@ class Room:
             self.stats["spam"] += 1
             return []
         if not d.answered:
-            if label in ("question", "complaint"):
+            if label == "question":
                 self.stats["unanswered_question"] += 1
                 self._count_question(d, chat, now)
                 return [OverlayChanged(), Unanswered(chat.text, d.normalized, d.product_id or self.on_stage, d.reason,
                                                      item.ts)]
-            self.stats["not_a_question"] += 1
+            self.stats["complaint" if label == "complaint" else "not_a_question"] += 1
             return []
-        assert d.entry is not None and d.reply is not None
+        assert d.entry is not None and d.answer is not None
         changed = self._count_question(d, chat, now)
         if now >= item.deadline:
             self.stats["dropped_deadline"] += 1
+            return [OverlayChanged()] if changed else []
+        if "operator" in self.paused_by:
+            self.stats["withdrawn_paused"] += 1
             return [OverlayChanged()] if changed else []
         entry_id = d.entry.id
         sent_at = self.recently_sent.get(entry_id)
@@ -185,12 +215,15 @@ class Room:
         paid = chat.paid > 0 or (gifted is not None and now - gifted < self.config.gifter_priority_s)
         priority = PAID if paid else ON_STAGE if d.product_id in (None, self.on_stage) else OTHER
         asker = Asker(chat.user.id, chat.user.display, chat.id, item.received, item.deadline, priority)
+        flight = self.sending.get(entry_id)
+        if flight is not None:  # the answer is on its way to chat: this viewer will see it there
+            flight.late.append(asker)
+            return [OverlayChanged()] if changed else []
         group = self.groups.get(entry_id)
         if group is None:
-            body = d.reply.split(" ", 1)[1] if d.reply.startswith("@") and " " in d.reply else d.reply
             handle = ReplyHandle("chat", priority=priority, deadline=item.deadline, created=now,
                                  product_id=d.product_id)
-            self.groups[entry_id] = ReplyGroup(entry_id, d.product_id, body, [asker], handle)
+            self.groups[entry_id] = ReplyGroup(entry_id, d.product_id, d.answer, [asker], handle)
             self._shed_overload(now)
         else:
             # A newer duplicate supersedes the pending reply: one reply, a fresh deadline, every asker.
@@ -251,19 +284,58 @@ class Room:
                 continue
             del self.groups[group.entry_id]
             group.handle.start()
-            group.handle.complete()
+            # The slot is taken when the reply is handed over, so a slow sink cannot make a burst.
+            self.sending[group.entry_id] = InFlight(group, text, mentioned, unmentioned, self.limiter.last_text)
             self.limiter.record(text, now)
-            self.recently_sent[group.entry_id] = now
-            for a in mentioned:
-                self.cooldown.record(a.user_id, now)
-            self.stats["answered"] += 1
-            self.stats["aggregated"] += len(mentioned) + len(unmentioned) - 1
-            self.stats["sent_messages"] += 1
             first = min(a.received for a in mentioned)
             actions.append(SendChat(text, tuple(a.event_id for a in mentioned + unmentioned), group.entry_id,
                                     (now - first) * 1000, group.handle))
             break
         return actions
+
+    def on_sent(self, handle: ReplyHandle, result: SendResult, now: float) -> list[Action]:
+        """The sink reports what became of a reply handed to it by tick()."""
+        flight = next((f for f in self.sending.values() if f.group.handle is handle), None)
+        if flight is None or handle.done():  # withdrawn while it was being sent; already counted
+            return []
+        group = flight.group
+        del self.sending[group.entry_id]
+        if result.ok:
+            handle.complete()
+            self.limiter.sent_ok()
+            self.recently_sent[group.entry_id] = now
+            for a in flight.mentioned:
+                self.cooldown.record(a.user_id, now)
+            self.stats["answered"] += 1
+            self.stats["aggregated"] += len(flight.everyone()) - 1
+            self.stats["sent_messages"] += 1
+            cluster = self.clusters.get(f"faq:{group.entry_id}")
+            if cluster is not None:
+                cluster.replied_at = now
+            return [OverlayChanged()]
+        self.limiter.unrecord(flight.text, flight.previous_text)
+        if result.slow_down:
+            self.limiter.slow_down(now, result.retry_after_s)
+            self.stats["slowed_down"] += 1
+        elif result.retry_after_s is not None:
+            self.limiter.hold(now, result.retry_after_s)
+        askers = flight.everyone()
+        live = [a for a in askers if a.deadline > now]
+        self.stats["dropped_deadline"] += len(askers) - len(live)
+        if result.retryable and live and now + (result.retry_after_s or 0.0) < max(a.deadline for a in live):
+            handle.retry()
+            group.askers = live
+            self.groups[group.entry_id] = group
+            self.stats["send_retried"] += 1
+            return []
+        handle.fail(result.reason or "send failed")
+        self.stats["send_failed"] += len(live)
+        reason = (result.reason or "send failed")[:80]
+        if reason in self.send_failures or len(self.send_failures) < MAX_FAILURE_REASONS:
+            self.send_failures[reason] += 1
+        else:
+            self.send_failures["other"] += 1
+        return []
 
     def next_wakeup(self) -> float | None:
         """The earliest clock time at which tick() may have something to do."""
@@ -295,9 +367,12 @@ class Room:
             reason = "主播正在讲解"
         return {
             "type": "state", "room": self.name, "paused": self.paused, "pause_reason": reason,
+            "speaking": "speech" in self.paused_by,
             "product": self._product_card(),
             "questions": [{"key": c.key, "text": c.text, "count": n, "users": c.users[-5:], "answer": c.answer,
-                           "faq_id": c.faq_id, "product_id": c.product_id} for n, _, c in questions[:limit]],
+                           "faq_id": c.faq_id, "product_id": c.product_id,
+                           "replied": c.replied_at is not None and now - c.replied_at <= window}
+                          for n, _, c in questions[:limit]],
             "talking_points": list(self.talking_points) if self.talking_state == "ready" else [],
             "talking_points_state": self.talking_state,
             "ts": now,
@@ -341,25 +416,22 @@ class Room:
             self.clusters = {k: c for k, c in self.clusters.items() if now - c.last_seen <= window}
 
     def _compose(self, group: ReplyGroup, now: float) -> tuple[str, list[Asker], list[Asker]]:
-        """"@甲 @乙 answer" within the length limit. Askers whose names do not fit, or who are cooling
-        down, are not mentioned but still see the answer in chat."""
+        """"@甲 @乙 answer" within the length limit, each viewer once. Askers whose names do not fit, who
+        asked twice, or who are cooling down, are not mentioned but still see the answer in chat."""
         live = sorted((a for a in group.askers if a.deadline > now), key=lambda a: (a.priority, a.received))
-        body = group.body
-        mentioned: list[Asker] = []
-        prefix = ""
+        allowed: list[Asker] = []
+        seen: set[str] = set()
         for a in live:
-            if not self.cooldown.allowed(a.user_id, now):
-                continue
-            candidate = prefix + f"@{a.name} "
-            if len(candidate) + len(body) <= self.limiter.max_chars:
-                prefix = candidate
-                mentioned.append(a)
-        allowed = [a for a in live if self.cooldown.allowed(a.user_id, now)]
-        if allowed and not mentioned:  # a name too long for any mention: answer without one
+            if a.user_id not in seen and self.cooldown.allowed(a.user_id, now):
+                seen.add(a.user_id)
+                allowed.append(a)
+        text, chosen = compose_message(group.body, [a.name for a in allowed], max_chars=self.limiter.max_chars,
+                                       mention=self.mention)
+        mentioned = [allowed[i] for i in chosen]
+        if allowed and not mentioned:  # no name fits (or mentions are off): the answer goes out without one
             mentioned = [allowed[0]]
-            prefix = ""
         unmentioned = [a for a in live if a not in mentioned]
-        return (prefix + body)[: self.limiter.max_chars], mentioned, unmentioned
+        return text, mentioned, unmentioned
 
     def _expire(self, now: float) -> None:
         for key, group in list(self.groups.items()):
@@ -382,6 +454,10 @@ class Room:
             del self.groups[g.entry_id]
             g.handle.interrupt("catalog changed", now)
             self.stats["withdrawn_catalog_changed"] += len(g.askers)
+        for entry_id in [k for k in self.sending if k in changed]:
+            flight = self.sending.pop(entry_id)
+            flight.group.handle.interrupt("catalog changed", now)  # the runner cancels the send
+            self.stats["withdrawn_catalog_changed"] += len(flight.everyone())
         for entry_id in changed:
             self.recently_sent.pop(entry_id, None)
         refreshed = False
@@ -439,6 +515,14 @@ class Room:
         if why in self.paused_by:
             return []
         self.paused_by.add(why)
+        if why == "operator":
+            # The operator stops the co-host: nothing more goes to chat, suggestions are withdrawn; a
+            # reply already handed to the platform cannot be called back.
+            for key, g in list(self.groups.items()):
+                del self.groups[key]
+                g.handle.interrupt("paused by the operator", now)
+                self.stats["withdrawn_paused"] += len(g.askers)
+            self._withdraw_talking_points("paused by the operator", now)
         return [OverlayChanged()]
 
     def _resume_later(self, why: str, now: float) -> list[Action]:
@@ -458,15 +542,18 @@ class Room:
         return actions
 
     def _product_card(self) -> dict[str, Any] | None:
-        p = self.catalog.product(self.on_stage) if self.on_stage else None
-        if p is None:
+        if self.on_stage is None:
             return None
-        return {"id": p.id, "name": p.name, "link": p.link, "price": p.price,
+        p = self.catalog.product(self.on_stage)
+        if p is None:  # shop-wide answers still go out; the streamer should know product answers cannot
+            return {"id": self.on_stage, "unknown": True}
+        return {"id": p.id, "unknown": False, "name": p.name, "link": p.link, "price": p.price,
                 "facts": [[k, v] for k, v in list(p.specs.items())[:5]],
                 "selling_points": list(p.selling_points)}
 
     def pending_count(self) -> int:
-        return sum(len(g.askers) for g in self.groups.values())
+        """Messages owed a reply: queued, or being sent."""
+        return sum(len(g.askers) for g in self.groups.values()) + sum(len(f.everyone()) for f in self.sending.values())
 
     def outcome_total(self) -> int:
         """Messages that reached an outcome. Equals received once nothing is pending or deciding."""

@@ -6,6 +6,9 @@ Four tasks per room:
 - decider:   triages queued messages and runs encoder calls, both in worker threads
 - scheduler: sleeps until the room's next due time (limiter slot, deadline, resume) and ticks it
 - overlay:   pushes the overlay snapshot, at most every OVERLAY_MIN_INTERVAL_S
+and one task per chat reply being sent: it hands the reply to the sink, waits (at most SEND_TIMEOUT_S)
+for the result and reports it to the room. The room never waits for a sink; withdrawing a reply cancels
+its send.
 
 When messages arrive faster than the engine decides, the decider drops what is already past its
 deadline, triages the newest first (old messages would miss their deadline anyway) and gives the
@@ -23,11 +26,14 @@ from typing import Any
 from ..aio import Clock, SystemClock, cancel_and_wait, create_task, to_background_thread
 from ..engine import AnswerEngine, Decision, Message, Pending
 from ..events import ChatEvent, Event
+from ..sinks.base import SENT, OutgoingReply, SendResult
 from .room import Action, OverlayChanged, Room, SendChat, StartTalkingPoints, Unanswered, WorkItem
 
 log = logging.getLogger(__name__)
 
-ChatSink = Callable[[str, SendChat], Awaitable[None] | None]
+# Posts one reply and says how it went; a sink that returns None reports a send.
+ChatSink = Callable[[str, OutgoingReply], Awaitable[SendResult | None] | SendResult | None]
+SEND_TIMEOUT_S = 5.0
 OverlaySink = Callable[[str, dict[str, Any]], Awaitable[None] | None]
 TalkingPoints = Callable[[dict[str, Any], list[str]], Awaitable[list[str]]]
 GapSink = Callable[[str, Unanswered], None]
@@ -41,10 +47,11 @@ def _is_background(p: Pending) -> bool:
     return not p.urgent and p.p_question < LIKELY_QUESTION
 
 
-async def _call(fn: Callable[..., Any], *args: Any) -> None:
+async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     result = fn(*args)
     if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-        await result
+        return await result
+    return result
 
 
 class RoomRunner:
@@ -69,6 +76,7 @@ class RoomRunner:
         self._overlay_dirty = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._work: set[asyncio.Task[Any]] = set()
+        self._sends: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
@@ -81,7 +89,9 @@ class RoomRunner:
         """Stop all tasks; replies in flight are withdrawn. Safe to call twice."""
         if self.room.talking_handle is not None:
             self.room.talking_handle.interrupt("shutting down", self.clock.now())
-        await cancel_and_wait(*self._tasks, *self._work)
+        for flight in list(self.room.sending.values()):
+            flight.group.handle.interrupt("shutting down", self.clock.now())
+        await cancel_and_wait(*self._tasks, *self._work, *self._sends)
 
     def swap_engine(self, engine: AnswerEngine) -> None:
         """Answer from a new catalog version from now on (synchronous: every room of a shop switches in
@@ -109,7 +119,7 @@ class RoomRunner:
     def idle(self) -> bool:
         """Nothing queued, deciding or waiting to be sent."""
         return (self._inbox.empty() and not self._to_decide and not self._to_encode and not self._triaging
-                and not self._encoding and not self.room.groups)
+                and not self._encoding and not self.room.groups and not self.room.sending and not self._sends)
 
     # -- tasks ---------------------------------------------------------------------------------------------
 
@@ -258,10 +268,7 @@ class RoomRunner:
     async def _perform(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, SendChat):
-                try:
-                    await _call(self._on_chat, self.room.name, action)
-                except Exception:
-                    log.exception("chat sink failed in room %s", self.room.name)
+                self._start_send(action)
             elif isinstance(action, OverlayChanged):
                 self._overlay_dirty.set()
             elif isinstance(action, StartTalkingPoints):
@@ -273,6 +280,31 @@ class RoomRunner:
                     log.exception("gap sink failed in room %s", self.room.name)
         if actions:
             self._wake.set()
+
+    def _start_send(self, action: SendChat) -> None:
+        reply = OutgoingReply(self.room.name, action.text, action.in_reply_to, action.faq_id, action.latency_ms,
+                              action.handle.id)
+        handle = action.handle
+
+        async def send() -> None:
+            try:
+                result = await asyncio.wait_for(_call(self._on_chat, self.room.name, reply), SEND_TIMEOUT_S)
+            except TimeoutError:
+                result = SendResult(False, f"the sink did not answer within {SEND_TIMEOUT_S:g} s")
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.exception("chat sink failed in room %s", self.room.name)
+                result = SendResult(False, f"sink error: {type(e).__name__}")
+            if result is None:
+                result = SENT
+            elif not isinstance(result, SendResult):
+                result = SendResult(False, f"the sink returned {type(result).__name__}, not a SendResult")
+            await self._perform(self.room.on_sent(handle, result, self.clock.now()))
+            self._wake.set()
+
+        task = create_task(send(), name=f"room-{self.room.name}-send-{handle.id}", tasks=self._sends)
+        handle.on_interrupt(lambda _h: task.cancel())
 
     def _start_generation(self, action: StartTalkingPoints) -> None:
         product = self.engine.catalog.product(action.product_id)

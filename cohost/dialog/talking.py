@@ -25,7 +25,7 @@ def make_talking_points(config: Config) -> tuple[TalkingPoints, Any]:
 
         return from_catalog, None
 
-    client = LLMClient(config.llm, prompts_dir=config.resolve("prompts"))
+    client = LLMClient(config.llm)  # the packaged prompt templates (cohost/prompts)
 
     async def from_llm(product: dict[str, Any], questions: list[str]) -> list[str]:
         try:

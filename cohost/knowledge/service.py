@@ -66,6 +66,8 @@ class CatalogService:
         self._listeners: list[Listener] = []
         self.builds: dict[str, Build] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # builds in flight (wait=False callers do not hold them)
+        self._loading: dict[str, asyncio.Future[AnswerEngine]] = {}  # first builds, one per shop
+        self.engine_builds = 0
 
     @classmethod
     def around(cls, store: CatalogStore, engine: AnswerEngine, *, shop: str | None = None,
@@ -96,15 +98,25 @@ class CatalogService:
         return sorted(self._shops)
 
     async def load(self, shop: str) -> AnswerEngine:
-        """The shop's engine, built from its newest ready version on first use."""
+        """The shop's engine, built from its newest ready version on first use. One build per shop at a
+        time: callers arriving while it builds wait for that build (and a caller giving up does not
+        cancel it for the others)."""
         if shop in self._shops:
             return self._shops[shop].engine
+        loading = self._loading.get(shop)
+        if loading is None:
+            loading = self._loading[shop] = asyncio.ensure_future(self._load(shop))
+            loading.add_done_callback(lambda _f, s=shop: self._loading.pop(s, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, shop: str) -> AnswerEngine:
         info = await asyncio.to_thread(self.store.serving, shop)
         if info is None:
             raise StoreError(f"shop {shop!r} has no catalog yet; upload one first")
         catalog = await asyncio.to_thread(self.store.catalog, shop, info.version)
         engine = await asyncio.to_thread(self.base.rebuilt, catalog)
-        if shop not in self._shops:  # another caller may have loaded it meanwhile
+        self.engine_builds += 1
+        if shop not in self._shops:  # a new version may have started serving meanwhile
             self._shops[shop] = _Shop(engine, info.version)
         return self._shops[shop].engine
 

@@ -3,7 +3,7 @@
     ws://HOST:PORT/ws/ingest?room=R[&token=T]   events in (one JSON object per text frame), replies out
     ws://HOST:PORT/ws/overlay?room=R[&token=T]  overlay state snapshots out
     http://HOST:PORT/overlay?room=R             the overlay page (an OBS browser source)
-    http://HOST:PORT/rooms/R/stats              what happened to every message
+    http://HOST:PORT/rooms/R/stats              what happened to every message (ingest or admin token)
     http://HOST:PORT/admin                      catalog owners' page (admin token)
     http://HOST:PORT/api/...                    catalog owners' API, documented at /docs (admin token)
 
@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import swagger_ui_bundle
-from fastapi import FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -31,7 +31,8 @@ from ..events import MAX_FRAME_BYTES, EventError, parse_event
 from ..knowledge.service import CatalogService
 from ..knowledge.store import StoreError
 from .admin import install_error_handlers, make_router
-from .hub import Hub, RoomCrowded, RoomEntry, RoomShopMismatch, SocketKind, TalkingPoints, TooManyRooms
+from .hub import Hub, RoomCrowded, RoomEntry, RoomShopMismatch, SocketKind, Source, TalkingPoints, TooManyRooms
+from .writer import SocketWriter
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
@@ -81,11 +82,26 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
                                    swagger_css_url="/static/swagger/swagger-ui.css",
                                    swagger_favicon_url="/static/swagger/favicon-32x32.png")
 
+    def may_see_rooms(request: Request) -> bool:
+        """Room names and their traffic are for the operator: with an ingest token set, the ingest or the
+        admin token is needed (as ?token= or a Bearer header)."""
+        given = request.query_params.get("token")
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        if not os.environ.get(config.server.ingest_token_env):
+            return True
+        return given is not None and (_token_ok(config.server.ingest_token_env, given)
+                                      or secrets.compare_digest(admin_token.encode(), given.encode()))
+
     @app.get("/healthz")
-    async def healthz() -> dict[str, object]:
+    async def healthz(request: Request) -> dict[str, object]:
         shop = catalogs.default_shop
-        return {"ok": True, "rooms": sorted(hub.rooms), "shop": shop, "catalog": hub.engine.catalog.shop.name,
-                "version": catalogs.serving_version(shop)}
+        body: dict[str, object] = {"ok": True, "shop": shop, "catalog": hub.engine.catalog.shop.name,
+                                   "version": catalogs.serving_version(shop)}
+        if may_see_rooms(request):
+            body["rooms"] = sorted(hub.rooms)
+        return body
 
     @app.get("/overlay", response_class=HTMLResponse)
     async def overlay() -> HTMLResponse:
@@ -96,17 +112,16 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
         return HTMLResponse((STATIC / "admin.html").read_text(encoding="utf-8"))
 
     @app.get("/rooms/{room}/stats")
-    async def stats(room: str) -> JSONResponse:
-        entry = hub.rooms.get(room)
-        if entry is None:
+    async def stats(room: str, request: Request) -> JSONResponse:
+        if not may_see_rooms(request):
+            raise HTTPException(401, "this server needs a token for room stats")
+        body = hub.stats(room)
+        if body is None:
             raise HTTPException(404, f"no room {room!r}")
-        r = entry.runner.room
-        lat = sorted(r.cancel_latencies_ms)
-        return JSONResponse({"room": room, "stats": dict(r.stats), "pending": r.pending_count(),
-                             "idle": entry.runner.idle, "cancel_latencies_ms": lat})
+        return JSONResponse(body)
 
     async def admitted(ws: WebSocket, kind: SocketKind, token: str | None, room: str, shop: str | None
-                       ) -> RoomEntry | None:
+                       ) -> tuple[RoomEntry, Source | SocketWriter] | None:
         """Accept the socket and join it to its room; None after closing it with a code and reason.
 
         A refused socket is accepted before it is closed so the client (and the overlay page) can say
@@ -114,14 +129,14 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
         await ws.accept()
         token_env = config.server.ingest_token_env if kind == "ingest" else config.server.overlay_token_env
         refusal: tuple[int, str] | None = None
-        entry = None
+        joined = None
         if not _token_ok(token_env, token):
             refusal = (4401, "bad or missing token")
         elif not _room_ok(room):
             refusal = (4400, "room must be 1-64 letters, digits, - or _")
         else:
             try:
-                entry = await hub.join(room, shop, kind, ws)
+                joined = await hub.join(room, shop, kind, ws)
             except StoreError as e:
                 refusal = (4404, str(e)[:120])
             except RoomShopMismatch as e:
@@ -132,16 +147,19 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
                 refusal = (4503, str(e)[:120])
         if refusal is not None:
             await ws.close(code=refusal[0], reason=refusal[1])
-        return entry
+        return joined
 
     @app.websocket("/ws/ingest")
     async def ingest(ws: WebSocket, room: str = Query("default"), token: str | None = Query(None),
                      shop: str | None = Query(None)) -> None:
-        entry = await admitted(ws, "ingest", token, room, shop)
-        if entry is None:
+        joined = await admitted(ws, "ingest", token, room, shop)
+        if joined is None:
             return
+        entry, source = joined
+        assert isinstance(source, Source) and source.writer is not None
+        writer = source.writer
         try:
-            while True:
+            while not writer.closed:
                 message = await ws.receive()
                 if message["type"] == "websocket.disconnect":
                     break
@@ -152,34 +170,39 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
                     event = parse_event(frame)
                 except EventError as e:
                     excerpt = frame[:200] if isinstance(frame, str) else f"<{len(frame)} bytes>"
-                    await ws.send_text(json.dumps({"type": "error", "error": str(e), "frame": excerpt},
-                                                  ensure_ascii=False))
+                    # Through the writer, never awaited: a client that floods bad frames and reads nothing
+                    # fills its own queue and is closed, the room is not held up.
+                    writer.send(json.dumps({"type": "error", "error": str(e), "frame": excerpt}, ensure_ascii=False))
                     continue
                 if not entry.runner.submit(event):
-                    await ws.send_text(json.dumps({"type": "error", "error": "room overloaded; event dropped",
-                                                   "id": getattr(event, "id", None)}))
-        except WebSocketDisconnect:
+                    writer.send(json.dumps({"type": "error", "error": "room overloaded; event dropped",
+                                            "id": getattr(event, "id", None)}))
+        except (WebSocketDisconnect, RuntimeError):  # RuntimeError: receive after our close
             pass
         finally:
-            entry.leave("ingest", ws)
+            entry.leave(source)
+            await writer.stop()
 
     @app.websocket("/ws/overlay")
     async def overlay_ws(ws: WebSocket, room: str = Query("default"), token: str | None = Query(None),
                          shop: str | None = Query(None)) -> None:
-        entry = await admitted(ws, "overlay", token, room, shop)
-        if entry is None:
+        joined = await admitted(ws, "overlay", token, room, shop)
+        if joined is None:
             return
+        entry, writer = joined
+        assert isinstance(writer, SocketWriter)
         runner = entry.runner
         try:
-            await ws.send_text(json.dumps(runner.room.snapshot(runner.clock.now()), ensure_ascii=False))
-            while True:  # the page sends nothing we need; reading notices the disconnect
+            writer.send(json.dumps(runner.room.snapshot(runner.clock.now()), ensure_ascii=False))
+            while not writer.closed:  # the page sends nothing we need; reading notices the disconnect
                 message = await ws.receive()
                 if message["type"] == "websocket.disconnect":
                     break
-        except WebSocketDisconnect:
+        except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
-            entry.leave("overlay", ws)
+            entry.leave(writer)
+            await writer.stop()
 
     return app
 

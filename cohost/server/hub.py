@@ -1,9 +1,20 @@
-"""Rooms and the sockets attached to them.
+"""Rooms and what is attached to them.
 
-Each room has one Room + RoomRunner, the ingest sockets that feed it (replies go back to them), and the
-overlay pages that watch it. A socket that cannot keep up or has gone is dropped from the room; it never
-blocks the room. A room answers from one shop's catalog; when a new version of it starts serving, the
-room's runner is switched to it.
+Each room has one Room + RoomRunner, the sources that feed it (ingest sockets, platform adapters), the
+overlay pages that watch it, and one reply owner: the source attached longest that can post replies
+(an ingest socket, or an adapter's sink). Replies go to the owner only, so two relays in one room never
+post the same reply twice; when the owner leaves, the next one takes over and a reply in flight is
+tried again on it while its viewers are within their deadline.
+
+Every socket has a SocketWriter (writer.py): the room never waits for a socket, and a socket that cannot
+keep up is closed with a code and reason, never dropped silently. Building a shop's engine happens
+outside the hub's lock (CatalogService.load is single-flight per shop): a join waits only for its own
+shop, and only while rooms change is the lock held.
+
+Caps: a room counts towards ``server.max_rooms`` while a source is attached (an overlay alone counts
+only when the overlay token is set, so pages that anyone can open cannot squat rooms); overlay-only rooms
+are capped by ``server.max_overlay_only_rooms``; each room takes ``server.max_connections_per_room``
+sources and ``server.max_overlays_per_room`` overlays.
 """
 
 from __future__ import annotations
@@ -11,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,14 +31,19 @@ from starlette.websockets import WebSocket
 
 from ..aio import cancel_and_wait, create_task
 from ..config import Config
-from ..dialog.room import Room, SendChat
+from ..dialog.room import Room
 from ..dialog.runner import RoomRunner, TalkingPoints
 from ..engine import AnswerEngine
 from ..knowledge.recorder import GapRecorder
 from ..knowledge.service import CatalogService
+from ..sinks.base import SENT, OutgoingReply, ReplySink, SendResult
+from .writer import SocketWriter
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 2.0
+WRITER_QUEUE = 64
+# A reply whose owner is gone is tried again this soon: a relay reconnecting takes about this long.
+NO_OWNER_RETRY_S = 1.0
 
 
 class RoomShopMismatch(Exception):
@@ -44,25 +61,62 @@ class RoomCrowded(Exception):
 SocketKind = Literal["ingest", "overlay"]
 
 
+class SocketSink:
+    """Posts a room's replies as ``{"type": "reply", ...}`` frames on the ingest socket that owns the room;
+    the relay on the other end posts them to the platform. Sent = written to the connection."""
+
+    def __init__(self, writer: SocketWriter):
+        self.writer = writer
+        self.name = writer.name
+
+    async def send(self, reply: OutgoingReply) -> SendResult:
+        ids = reply.in_reply_to
+        frame = json.dumps({"type": "reply", "room": reply.room, "in_reply_to": ids[0] if len(ids) == 1 else list(ids),
+                            "text": reply.text, "faq_id": reply.faq_id, "latency_ms": round(reply.latency_ms, 1)},
+                           ensure_ascii=False)
+        if await self.writer.send(frame):
+            return SENT
+        why = self.writer.close_reason or "disconnected"
+        return SendResult(False, f"reply socket closed ({why})", retry_after_s=0.2)
+
+
+@dataclass
+class Source:
+    """Something feeding a room: an ingest socket or a platform adapter, with the sink that posts its
+    replies (None for a source that only listens)."""
+
+    name: str
+    sink: ReplySink | None
+    writer: SocketWriter | None = None
+    since: float = field(default_factory=time.monotonic)
+
+
 @dataclass
 class RoomEntry:
     runner: RoomRunner
     shop: str
-    ingest: set[WebSocket] = field(default_factory=set)
-    overlays: set[WebSocket] = field(default_factory=set)
+    ingest: list[Source] = field(default_factory=list)      # in the order they joined
+    overlays: list[SocketWriter] = field(default_factory=list)
     last_state: dict[str, Any] | None = None
-    last_used: float = field(default_factory=time.monotonic)  # a socket came or went
+    last_used: float = field(default_factory=time.monotonic)  # something came or went
+    closed_slow: int = 0                                      # sockets closed for not keeping up
 
-    def sockets(self, kind: SocketKind) -> set[WebSocket]:
-        return self.ingest if kind == "ingest" else self.overlays
+    @property
+    def owner(self) -> Source | None:
+        """Who posts this room's replies: the source attached longest that can."""
+        return next((s for s in self.ingest if s.sink is not None), None)
 
-    def leave(self, kind: SocketKind, ws: WebSocket) -> None:
-        self.sockets(kind).discard(ws)
+    def leave(self, what: Source | SocketWriter) -> None:
+        if isinstance(what, Source):
+            if what in self.ingest:
+                self.ingest.remove(what)
+        elif what in self.overlays:
+            self.overlays.remove(what)
         self.last_used = time.monotonic()
 
     @property
     def vacant(self) -> bool:
-        """No socket attached and nothing queued, deciding or waiting to be sent."""
+        """Nothing attached and nothing queued, deciding or being sent."""
         return not self.ingest and not self.overlays and self.runner.idle
 
 
@@ -86,50 +140,99 @@ class Hub:
         """The default shop's engine."""
         return self.catalogs.engine(self.catalogs.default_shop)
 
-    async def join(self, name: str, shop: str | None, kind: SocketKind, ws: WebSocket) -> RoomEntry:
-        """Attach a socket to its room, made on first use, in one step: a room being joined is never
-        closed to make way for another.
+    def _overlay_token_set(self) -> bool:
+        return bool(os.environ.get(self.config.server.overlay_token_env))
+
+    def _counts(self, entry: RoomEntry) -> bool:
+        """Whether a room holds one of the server.max_rooms places: all do but those watched by overlays
+        alone while anyone may open an overlay (no overlay token)."""
+        return bool(entry.ingest) or not entry.overlays or self._overlay_token_set()
+
+    # -- joining ---------------------------------------------------------------------------------------
+
+    async def join(self, name: str, shop: str | None, kind: SocketKind, ws: WebSocket) -> tuple[RoomEntry, Any]:
+        """Attach a websocket to its room, made on first use; returns (entry, what to pass to leave()).
 
         StoreError for a shop with no catalog, RoomShopMismatch when the room already answers from
-        another shop, TooManyRooms when server.max_rooms are in use, RoomCrowded when the room has
-        server.max_connections_per_room ingest sockets."""
+        another shop, TooManyRooms when the caps are reached, RoomCrowded when the room is full."""
+        writer = SocketWriter(ws, name=f"{kind}:{name}:{id(ws):x}", max_queue=WRITER_QUEUE,
+                              send_timeout_s=SEND_TIMEOUT_S, latest_only=kind == "overlay")
+        if kind == "ingest":
+            what: Source | SocketWriter = Source(writer.name, None, writer)
+            what.sink = SocketSink(writer)
+        else:
+            what = writer
+        entry = await self._attach(name, shop, kind, what)
+        writer._on_closed = lambda w, e=entry, x=what: self._closed_slow(e, x, w)
+        writer.start()
+        return entry, what
+
+    async def attach(self, name: str, shop: str | None, source_name: str, sink: ReplySink | None
+                     ) -> tuple[RoomEntry, Source]:
+        """Attach a platform adapter (or any in-process source) to a room. Feed events with
+        ``entry.runner.submit(event)``; call ``entry.leave(source)`` when it stops."""
+        source = Source(source_name, sink)
+        return await self._attach(name, shop, "ingest", source), source
+
+    async def _attach(self, name: str, shop: str | None, kind: SocketKind, what: Source | SocketWriter
+                      ) -> RoomEntry:
         shop = shop or self.catalogs.default_shop
+        engine = await self.catalogs.load(shop)  # may build for seconds: outside the lock
+        cfg = self.config.server
         async with self._lock:
             entry = self.rooms.get(name)
+            if entry is not None and entry.shop != shop:
+                raise RoomShopMismatch(f"room {name!r} answers from shop {entry.shop!r}, not {shop!r}")
+            if kind == "ingest" and entry is not None and len(entry.ingest) >= cfg.max_connections_per_room:
+                raise RoomCrowded("too many connections to this room")
+            if kind == "overlay" and entry is not None and len(entry.overlays) >= cfg.max_overlays_per_room:
+                raise RoomCrowded(f"too many overlays on this room ({cfg.max_overlays_per_room})")
+            counted_after = kind == "ingest" or self._overlay_token_set() or (entry is not None and entry.ingest)
+            if counted_after and (entry is None or not self._counts(entry)):
+                await self._make_way(keep=name)
+            if not counted_after and (entry is None or not entry.overlays):
+                waiting = sum(1 for e in self.rooms.values() if not self._counts(e))
+                if waiting >= cfg.max_overlay_only_rooms:
+                    raise TooManyRooms(f"{cfg.max_overlay_only_rooms} rooms have an overlay and no source "
+                                       "(server.max_overlay_only_rooms)")
             if entry is None:
-                await self._make_way()
-                engine = await self.catalogs.load(shop)
-                room = Room(name, engine.catalog, self.config.dialog, max_chars=self.config.reply.max_chars)
+                room = Room(name, engine.catalog, self.config.dialog, max_chars=self.config.reply.max_chars,
+                            mention=self.config.reply.mention)
                 runner = RoomRunner(room, engine, on_chat=self._send_reply, on_overlay=self._push_overlay,
                                     talking_points=self._talking_points,
                                     on_gap=lambda r, gap, s=shop: self.gaps.add(s, r, gap))
                 entry = self.rooms[name] = RoomEntry(runner, shop)
                 await runner.start()
-            elif entry.shop != shop:
-                raise RoomShopMismatch(f"room {name!r} answers from shop {entry.shop!r}, not {shop!r}")
-            if kind == "ingest" and len(entry.ingest) >= self.config.server.max_connections_per_room:
-                raise RoomCrowded("too many connections to this room")
-            entry.sockets(kind).add(ws)
+            if isinstance(what, Source):
+                entry.ingest.append(what)
+            else:
+                entry.overlays.append(what)
             entry.last_used = time.monotonic()
             return entry
 
-    async def _make_way(self) -> None:
-        """At the cap, close the vacant room unused longest; refuse when none is vacant."""
+    async def _make_way(self, keep: str) -> None:
+        """At server.max_rooms, close the vacant room unused longest; refuse when none is vacant."""
         cap = self.config.server.max_rooms
-        if len(self.rooms) < cap:
-            return
-        vacant = [(e.last_used, n) for n, e in self.rooms.items() if e.vacant]
-        if not vacant:
-            raise TooManyRooms(f"this server has {cap} rooms in use (server.max_rooms)")
-        _, name = min(vacant)
-        entry = self.rooms.pop(name)
-        await entry.runner.stop()
-        log.info("closed vacant room %s to make way for a new one", name)
+        while sum(1 for n, e in self.rooms.items() if n != keep and self._counts(e)) >= cap:
+            vacant = [(e.last_used, n) for n, e in self.rooms.items() if n != keep and e.vacant]
+            if not vacant:
+                raise TooManyRooms(f"this server has {cap} rooms in use (server.max_rooms)")
+            _, name = min(vacant)
+            entry = self.rooms.pop(name)
+            await entry.runner.stop()
+            log.info("closed vacant room %s to make way for a new one", name)
+
+    def _closed_slow(self, entry: RoomEntry, what: Source | SocketWriter, writer: SocketWriter) -> None:
+        """A socket closed for not keeping up leaves its room at once: it holds no place and no ownership."""
+        entry.closed_slow += 1
+        entry.leave(what)
 
     async def close(self) -> None:
         await cancel_and_wait(*self._tasks)
         for entry in list(self.rooms.values()):
             await entry.runner.stop()
+            for writer in [*entry.overlays, *(s.writer for s in entry.ingest if s.writer is not None)]:
+                await writer.stop()
         self.rooms.clear()
         await self.gaps.flush()
 
@@ -138,29 +241,37 @@ class Hub:
             if entry.shop == shop:
                 entry.runner.swap_engine(engine)
 
-    async def _send_reply(self, room: str, action: SendChat) -> None:
+    # -- output ----------------------------------------------------------------------------------------
+
+    async def _send_reply(self, room: str, reply: OutgoingReply) -> SendResult:
         entry = self.rooms.get(room)
-        if entry is None:
-            return
-        ids = action.in_reply_to
-        in_reply_to: str | list[str] = ids[0] if len(ids) == 1 else list(ids)
-        frame = json.dumps({"type": "reply", "room": room, "in_reply_to": in_reply_to, "text": action.text,
-                            "faq_id": action.faq_id, "latency_ms": round(action.latency_ms, 1)}, ensure_ascii=False)
-        await self._broadcast(entry.ingest, frame)
+        owner = entry.owner if entry is not None else None
+        if owner is None or owner.sink is None:
+            return SendResult(False, "no source connected that can post replies", retry_after_s=NO_OWNER_RETRY_S)
+        return await owner.sink.send(reply)
 
     async def _push_overlay(self, room: str, state: dict[str, Any]) -> None:
         entry = self.rooms.get(room)
         if entry is None:
             return
         entry.last_state = state
-        await self._broadcast(entry.overlays, json.dumps(state, ensure_ascii=False))
+        if entry.overlays:
+            frame = json.dumps(state, ensure_ascii=False)
+            for writer in list(entry.overlays):
+                writer.send(frame)
 
-    async def _broadcast(self, sockets: set[WebSocket], frame: str) -> None:
-        if not sockets:
-            return
-        targets = list(sockets)
-        results = await asyncio.gather(*(asyncio.wait_for(ws.send_text(frame), SEND_TIMEOUT_S) for ws in targets),
-                                       return_exceptions=True)
-        for ws, result in zip(targets, results, strict=True):
-            if isinstance(result, BaseException):
-                sockets.discard(ws)  # gone or too slow: the room does not wait for it
+    def stats(self, name: str) -> dict[str, Any] | None:
+        entry = self.rooms.get(name)
+        if entry is None:
+            return None
+        r = entry.runner.room
+        owner = entry.owner
+        return {"room": name, "shop": entry.shop, "stats": dict(r.stats), "pending": r.pending_count(),
+                "idle": entry.runner.idle, "cancel_latencies_ms": sorted(r.cancel_latencies_ms),
+                "send_failures": dict(r.send_failures), "reply_owner": owner.name if owner else None,
+                "sources": len(entry.ingest), "overlays": len(entry.overlays),
+                "closed_slow": entry.closed_slow, "min_interval_s": r.limiter.min_interval_s}
+
+
+__all__ = ["Hub", "RoomCrowded", "RoomEntry", "RoomShopMismatch", "SocketKind", "SocketSink", "Source",
+           "TalkingPoints", "TooManyRooms"]
