@@ -66,7 +66,7 @@ async def serve_forever(engine: AnswerEngine, *, host: str | None = None, port: 
         print(f"cohost is live on {shown}:{bound} (shop {catalogs.default_shop!r}, catalog version "
               f"{catalogs.serving_version(catalogs.default_shop)}, store {store.path})")
         print(f"  ingest:  ws://{shown}:{bound}/ws/ingest?room=ROOM")
-        print(f"  overlay: http://{shown}:{bound}/overlay?room=ROOM   (add &transparent=1 in OBS)")
+        print(f"  overlay: http://{shown}:{bound}/overlay?room=ROOM   (add &layout=obs in OBS)")
         print(f"  admin:   http://{shown}:{bound}/admin#token={token}" if generated else
               f"  admin:   http://{shown}:{bound}/admin   (token from ${cfg.server.admin_token_env})")
         print(f"  API:     http://{shown}:{bound}/docs", flush=True)

@@ -9,6 +9,7 @@ state pushed to a room is sent to a page as soon as it connects.
         h.push("r1", {"type": "state", ...})
         h.drop_connections(reject_new=True)   # the page shows "连接中…" and retries
         h.accept_connections()                # the page reconnects and gets the last state
+        h.drop_connections(reject_new=True, code=4401)   # refused like the live server refuses a bad token
 
 uvicorn runs on 127.0.0.1, port 0, in a background thread with its own event loop; the test thread talks to it
 through ``asyncio.run_coroutine_threadsafe``.
@@ -32,7 +33,9 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-OVERLAY_HTML = Path(__file__).resolve().parent.parent / "cohost" / "server" / "static" / "overlay.html"
+from cohost.config import packaged
+
+OVERLAY_HTML = packaged("server", "static", "overlay.html")  # the page the live server serves
 
 
 class OverlayHarness:
@@ -46,8 +49,11 @@ class OverlayHarness:
         self._rooms: dict[str, set[WebSocket]] = {}
         self._last: dict[str, dict[str, Any]] = {}
         self._reject = False
-        # Every websocket connection attempt: {"room", "token", "accepted"}. Appended on the server loop.
+        self._reject_code = 1013
+        # Every websocket connection attempt: {"room", "token", "accepted"}, and its whole query string.
+        # Appended on the server loop.
         self.connections: list[dict[str, Any]] = []
+        self.queries: list[dict[str, str]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -62,9 +68,12 @@ class OverlayHarness:
         async def ws_overlay(websocket: WebSocket) -> None:
             room = websocket.query_params.get("room") or "default"
             token = websocket.query_params.get("token")
+            self.queries.append(dict(websocket.query_params))
             if self._reject:
                 self.connections.append({"room": room, "token": token, "accepted": False})
-                await websocket.close(code=1013)
+                if self._reject_code != 1013:  # like the live server: accept, then close, so the page sees the code
+                    await websocket.accept()
+                await websocket.close(code=self._reject_code)
                 return
             await websocket.accept()
             self.connections.append({"room": room, "token": token, "accepted": True})
@@ -192,12 +201,14 @@ class OverlayHarness:
                 self._rooms.get(room, set()).discard(ws)
         return sent
 
-    def drop_connections(self, reject_new: bool = False) -> int:
-        """Close every page's socket. With reject_new, refuse new ones until accept_connections()."""
-        return self._call(self._drop(reject_new))
+    def drop_connections(self, reject_new: bool = False, code: int = 1013) -> int:
+        """Close every page's socket. With reject_new, refuse new ones until accept_connections(), closing them
+        with `code` (1013 "try again later"; the live server's refusals use 4400-4503 with a reason)."""
+        return self._call(self._drop(reject_new, code))
 
-    async def _drop(self, reject_new: bool) -> int:
+    async def _drop(self, reject_new: bool, code: int = 1013) -> int:
         self._reject = reject_new
+        self._reject_code = code
         dropped = 0
         for room, sockets in list(self._rooms.items()):
             for ws in list(sockets):
@@ -216,6 +227,7 @@ class OverlayHarness:
 
     async def _set_reject(self, value: bool) -> None:
         self._reject = value
+        self._reject_code = 1013
 
     def connection_count(self, room: str | None = None) -> int:
         """Open page sockets, in one room or in all."""
