@@ -387,3 +387,18 @@ def test_product_event_through_an_adapter_reaches_the_overlay(engine):
                 state = await recv_until(page, lambda m: (m.get("product") or {}).get("id") == "fryer")
         assert state["product"]["unknown"] is False and state["speaking"] is False
     asyncio.run(main())
+
+
+def test_with_only_the_overlay_token_set_stats_need_the_admin_token(engine, monkeypatch):
+    """The overlay token is read-only and in OBS's scene file: it does not open stats, nor does any guess."""
+    monkeypatch.setenv("COHOST_OVERLAY_TOKEN", "ov")
+
+    async def main():
+        async with live_server(engine, port=0, admin_token="adm") as (_app, port):
+            async with websockets.connect(ingest_url("127.0.0.1", port, "r")) as ws:
+                await ws.send(chat(1, "包邮吗"))
+                await recv_until(ws, lambda m: m["type"] == "reply")
+                for token in (None, "ov", "guess"):
+                    assert (await asyncio.to_thread(get, port, "/rooms/r/stats", token))[0] == 401
+                assert (await asyncio.to_thread(get, port, "/rooms/r/stats", "adm"))[0] == 200
+    asyncio.run(main())

@@ -264,7 +264,7 @@ class Room:
         if self.resume_at is not None and now >= self.resume_at:
             actions += self._resume("speech", now)
         self._expire(now)
-        if not self.groups or not self.limiter.ready(now):
+        if not self.groups or not self.limiter.ready(now) or "operator" in self.paused_by:
             return actions
         while self.groups:
             group = min(self.groups.values(), key=lambda g: (g.priority, -len(g.askers), g.handle.deadline))
@@ -322,6 +322,10 @@ class Room:
         askers = flight.everyone()
         live = [a for a in askers if a.deadline > now]
         self.stats["dropped_deadline"] += len(askers) - len(live)
+        if "operator" in self.paused_by:  # paused while it was being sent: not tried again
+            handle.interrupt("paused by the operator", now)
+            self.stats["withdrawn_paused"] += len(live)
+            return []
         if result.retryable and live and now + (result.retry_after_s or 0.0) < max(a.deadline for a in live):
             handle.retry()
             group.askers = live

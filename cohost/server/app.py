@@ -83,16 +83,18 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
                                    swagger_favicon_url="/static/swagger/favicon-32x32.png")
 
     def may_see_rooms(request: Request) -> bool:
-        """Room names and their traffic are for the operator: with an ingest token set, the ingest or the
-        admin token is needed (as ?token= or a Bearer header)."""
+        """Room names and their traffic are for the operator: once an ingest or overlay token is set, the
+        ingest or the admin token is needed (as ?token= or a Bearer header)."""
         given = request.query_params.get("token")
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             given = auth[7:].strip()
-        if not os.environ.get(config.server.ingest_token_env):
+        ingest = os.environ.get(config.server.ingest_token_env)
+        if not (ingest or os.environ.get(config.server.overlay_token_env)):
             return True
-        return given is not None and (_token_ok(config.server.ingest_token_env, given)
-                                      or secrets.compare_digest(admin_token.encode(), given.encode()))
+        if not given:
+            return False
+        return any(secrets.compare_digest(t.encode(), given.encode()) for t in (ingest, admin_token) if t)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> dict[str, object]:

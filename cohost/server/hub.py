@@ -74,7 +74,13 @@ class SocketSink:
         frame = json.dumps({"type": "reply", "room": reply.room, "in_reply_to": ids[0] if len(ids) == 1 else list(ids),
                             "text": reply.text, "faq_id": reply.faq_id, "latency_ms": round(reply.latency_ms, 1)},
                            ensure_ascii=False)
-        if await self.writer.send(frame):
+        sent = self.writer.send(frame)
+        try:
+            ok = await sent
+        except asyncio.CancelledError:  # withdrawn (catalog changed, paused): it must not go out later
+            self.writer.withdraw(sent)
+            raise
+        if ok:
             return SENT
         why = self.writer.close_reason or "disconnected"
         return SendResult(False, f"reply socket closed ({why})", retry_after_s=0.2)
@@ -88,7 +94,6 @@ class Source:
     name: str
     sink: ReplySink | None
     writer: SocketWriter | None = None
-    since: float = field(default_factory=time.monotonic)
 
 
 @dataclass

@@ -53,6 +53,7 @@ class SocketWriter:
         self._queue: deque[tuple[str, asyncio.Future[bool]]] = deque()
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._sending = False  # the frame at the head of the queue is being written
         self._closing: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -84,6 +85,18 @@ class SocketWriter:
         self._queue.append((frame, fut))
         self._ready.set()
         return fut
+
+    def withdraw(self, fut: asyncio.Future[bool]) -> bool:
+        """Take a frame back if it has not started going out. True when it was taken back."""
+        for i, (_, queued) in enumerate(self._queue):
+            if queued is fut:
+                if i == 0 and self._sending:
+                    return False
+                del self._queue[i]
+                if not fut.done():
+                    fut.set_result(False)
+                return True
+        return False
 
     def close(self, code: int, reason: str) -> None:
         """Close the socket with code and reason (once), failing what is queued. Returns at once."""
@@ -121,6 +134,7 @@ class SocketWriter:
                 await self._ready.wait()
                 continue
             frame, fut = self._queue[0]
+            self._sending = True
             try:
                 await asyncio.wait_for(self.ws.send_text(frame), self.send_timeout_s)
             except TimeoutError:
@@ -131,6 +145,8 @@ class SocketWriter:
                 self._pop(fut, False)
                 self.closed = True
                 return
+            finally:
+                self._sending = False
             self.sent += 1
             self._pop(fut, True)
 
