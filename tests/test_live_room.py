@@ -402,3 +402,41 @@ def test_with_only_the_overlay_token_set_stats_need_the_admin_token(engine, monk
                     assert (await asyncio.to_thread(get, port, "/rooms/r/stats", token))[0] == 401
                 assert (await asyncio.to_thread(get, port, "/rooms/r/stats", "adm"))[0] == 200
     asyncio.run(main())
+
+
+def test_a_platform_source_runs_into_a_room_and_its_health_reaches_the_overlay(engine):
+    """hub.run_source: the adapter's events reach the room, its replies its sink, its connection state
+    the overlay ("B站连接中断，正在重连（第3次）") and the room's stats."""
+    from cohost.sources.base import SourceHealth
+
+    class Adapter:
+        name = "bilibili:1"
+
+        def __init__(self) -> None:
+            self.health = SourceHealth(self.name)
+            self.go_on = asyncio.Event()
+
+        async def run(self, submit) -> None:
+            self.health.set("live", "B站已连接")
+            submit(ChatEvent(type="chat", id="b1", user=User(id="1", name="观众"), text="包邮吗", ts=time.time()))
+            await self.go_on.wait()
+            self.health.set("reconnecting", "B站连接中断，正在重连（第3次）", attempt=3)
+            await asyncio.sleep(3600)
+
+    async def main():
+        async with live_server(engine, port=0) as (app, port):
+            hub, adapter, sink = app.state.hub, Adapter(), FakePlatform([])
+            task = asyncio.create_task(hub.run_source("bili", None, adapter, sink))
+            await eventually(lambda: sink.posted, what="the reply")
+            async with websockets.connect(overlay_url(port, "bili")) as page:
+                first = json.loads(await page.recv())
+                adapter.go_on.set()
+                later = await recv_until(page, lambda m: m["sources"] and m["sources"][0]["state"] == "reconnecting")
+            stats = hub.stats("bili")
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await eventually(lambda: not hub.rooms["bili"].ingest, what="the adapter to leave")
+        assert first["sources"][0]["message"] == "B站已连接"
+        assert later["sources"][0]["message"] == "B站连接中断，正在重连（第3次）"
+        assert stats["source_health"][0]["attempt"] == 3 and stats["reply_owner"] == "bilibili:1"
+    asyncio.run(main())

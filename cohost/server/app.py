@@ -193,9 +193,8 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
             return
         entry, writer = joined
         assert isinstance(writer, SocketWriter)
-        runner = entry.runner
         try:
-            writer.send(json.dumps(runner.room.snapshot(runner.clock.now()), ensure_ascii=False))
+            writer.send(json.dumps(entry.overlay_state(), ensure_ascii=False))
             while not writer.closed:  # the page sends nothing we need; reading notices the disconnect
                 message = await ws.receive()
                 if message["type"] == "websocket.disconnect":

@@ -37,6 +37,8 @@ from ..engine import AnswerEngine
 from ..knowledge.recorder import GapRecorder
 from ..knowledge.service import CatalogService
 from ..sinks.base import SENT, OutgoingReply, ReplySink, SendResult
+from ..sources.base import Source as EventSource
+from ..sources.base import SourceHealth
 from .writer import SocketWriter
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ SEND_TIMEOUT_S = 2.0
 WRITER_QUEUE = 64
 # A reply whose owner is gone is tried again this soon: a relay reconnecting takes about this long.
 NO_OWNER_RETRY_S = 1.0
+HEALTH_POLL_S = 0.5
 
 
 class RoomShopMismatch(Exception):
@@ -94,6 +97,7 @@ class Source:
     name: str
     sink: ReplySink | None
     writer: SocketWriter | None = None
+    health: SourceHealth | None = None  # a platform adapter's connection state
 
 
 @dataclass
@@ -105,6 +109,13 @@ class RoomEntry:
     last_state: dict[str, Any] | None = None
     last_used: float = field(default_factory=time.monotonic)  # something came or went
     closed_slow: int = 0                                      # sockets closed for not keeping up
+
+    def with_sources(self, state: dict[str, Any]) -> dict[str, Any]:
+        """An overlay state with the connection state of the room's platform adapters."""
+        return {**state, "sources": [s.health.as_dict() for s in self.ingest if s.health is not None]}
+
+    def overlay_state(self) -> dict[str, Any]:
+        return self.with_sources(self.runner.room.snapshot(self.runner.clock.now()))
 
     @property
     def owner(self) -> Source | None:
@@ -227,6 +238,31 @@ class Hub:
             await entry.runner.stop()
             log.info("closed vacant room %s to make way for a new one", name)
 
+    async def run_source(self, name: str, shop: str | None, source: EventSource, sink: ReplySink | None) -> None:
+        """Run a platform adapter into a room until it ends or is cancelled; its replies go to sink (when
+        it can post), its connection state to the overlay and /healthz."""
+        entry, attached = await self.attach(name, shop, source.name, sink)
+        attached.health = source.health
+        watcher = asyncio.create_task(self._watch_health(name, source.health), name=f"health-{name}")
+        try:
+            await source.run(entry.runner.submit)
+        finally:
+            watcher.cancel()
+            entry.leave(attached)
+            if entry.last_state is not None:
+                await self._push_overlay(name, entry.last_state)
+
+    async def _watch_health(self, name: str, health: SourceHealth) -> None:
+        """The overlay hears of a connection change within HEALTH_POLL_S (adapters only set fields)."""
+        seen = None
+        while True:
+            now = (health.state, health.attempt, health.message)
+            entry = self.rooms.get(name)
+            if now != seen and entry is not None and entry.last_state is not None:
+                await self._push_overlay(name, entry.last_state)
+            seen = now
+            await asyncio.sleep(HEALTH_POLL_S)
+
     def _closed_slow(self, entry: RoomEntry, what: Source | SocketWriter, writer: SocketWriter) -> None:
         """A socket closed for not keeping up leaves its room at once: it holds no place and no ownership."""
         entry.closed_slow += 1
@@ -259,6 +295,7 @@ class Hub:
         entry = self.rooms.get(room)
         if entry is None:
             return
+        state = entry.with_sources(state)
         entry.last_state = state
         if entry.overlays:
             frame = json.dumps(state, ensure_ascii=False)
@@ -275,7 +312,8 @@ class Hub:
                 "idle": entry.runner.idle, "cancel_latencies_ms": sorted(r.cancel_latencies_ms),
                 "send_failures": dict(r.send_failures), "reply_owner": owner.name if owner else None,
                 "sources": len(entry.ingest), "overlays": len(entry.overlays),
-                "closed_slow": entry.closed_slow, "min_interval_s": r.limiter.min_interval_s}
+                "closed_slow": entry.closed_slow, "min_interval_s": r.limiter.min_interval_s,
+                "source_health": [s.health.as_dict() for s in entry.ingest if s.health is not None]}
 
 
 __all__ = ["Hub", "RoomCrowded", "RoomEntry", "RoomShopMismatch", "SocketKind", "SocketSink", "Source",
