@@ -42,8 +42,14 @@ async def run_live_demo(engine: AnswerEngine, *, speed: float, port: int | None,
             if msg.get("type") == "reply":
                 print(f"💬 {msg['text']}    ({msg.get('faq_id')}, {msg.get('latency_ms')} ms)", flush=True)
 
-        result = await replay(ingest_url(host, bound, room), events, speed=speed, on_message=show)
-        stats = dict(app.state.hub.rooms[room].runner.room.stats)
+        rooms = app.state.hub.rooms
+
+        def settled() -> bool:  # every message decided and every reply sent (or past its deadline)
+            return room in rooms and rooms[room].runner.idle
+
+        result = await replay(ingest_url(host, bound, room), events, speed=speed, on_message=show,
+                              linger_s=engine.config.dialog.deadline_s + 2, settled=settled)
+        stats = dict(rooms[room].runner.room.stats)
         print(f"\nsent {result.sent} events; {len(result.replies)} chat replies; outcomes: "
               + ", ".join(f"{k} {v}" for k, v in sorted(stats.items())), flush=True)
         if exit_after_replay:

@@ -430,3 +430,14 @@ def test_non_questions_never_appear_as_people_asking(room):
     assert [q["text"] for q in room.snapshot(T0)["questions"]] == ["有口袋吗"]
     assert room.stats["complaint"] == 2
     assert_all_accounted(room)
+
+
+def test_names_are_cleaned_before_they_are_mentioned(room):
+    """Newlines, NUL, right-to-left overrides, spaces at the edges and a name's own "@" never reach chat;
+    a name with nothing printable left is not mentioned."""
+    e = entry("dress_plus", "尺码到XL")
+    room.limiter.record("busy", T0)
+    for i, name in enumerate(["a\nb", "x\u202ey", "\x00z", "  空格   名 ", "@Tom", "\u200b\u200b"]):
+        feed_named(room, i, f"n{i}", name, e, T0 + 0.01 * i)
+    [s] = tick(room, T0 + 2)
+    assert s.text == "@a b @xy @z @空格 名 @Tom 尺码到XL"

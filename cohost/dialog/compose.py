@@ -7,6 +7,7 @@ boundary where one exists, so a cut never ends mid-number ("15" of "159元").
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 from ..knowledge.entries import Entry
@@ -44,6 +45,14 @@ def _fit(text: str, limit: int) -> str:
 MENTION_SHARE = 0.4
 
 
+def mention_name(name: str) -> str:
+    """A viewer's name as it can stand after "@" in chat: control and format characters (newlines, NUL,
+    right-to-left overrides, zero-width) removed, runs of spaces made one, edges trimmed, and no "@" of
+    its own. Empty when nothing printable is left (the viewer is then not mentioned)."""
+    kept = "".join(" " if ch.isspace() else ch for ch in name if unicodedata.category(ch)[0] != "C" or ch.isspace())
+    return " ".join(kept.split()).lstrip("@＠").strip()
+
+
 def answer_body(entry: Entry, *, product_label: str | None = None) -> str:
     """What the entry says, naming the product by its link number when the viewer pointed at a link."""
     body = entry.answer.strip()
@@ -56,21 +65,22 @@ def compose_message(body: str, names: Sequence[str], *, max_chars: int, mention:
                     ) -> tuple[str, list[int]]:
     """"@甲 @乙 answer" within max_chars, and the indexes of the names it mentions.
 
-    Names are taken in the order given (most urgent first), each name once, exactly as given (spaces
-    included). The answer is cut only to fit max_chars, and for a first mention at most MENTION_SHARE
-    of it; names that do not fit are left out, never the answer."""
+    Names are taken in the order given (most urgent first), each name once, as given (spaces inside
+    kept; see mention_name for what is taken out). The answer is cut only to fit max_chars, and for a
+    first mention at most MENTION_SHARE of it; names that do not fit are left out, never the answer."""
     if len(body) <= max_chars:
         text = body
     else:
         reserve = 0
         if mention:
-            short = next((n for n in names if len(n) + 2 <= max_chars * MENTION_SHARE), None)
+            short = next((n for n in map(mention_name, names) if n and len(n) + 2 <= max_chars * MENTION_SHARE), None)
             reserve = len(short) + 2 if short is not None else 0
         text = _fit(body, max_chars - reserve)
     if not mention:
         return text, []
     prefix, chosen, seen = "", [], set()
-    for i, name in enumerate(names):
+    for i, raw in enumerate(names):
+        name = mention_name(raw)
         if name in seen or not name:
             continue
         candidate = f"{prefix}@{name} "

@@ -155,7 +155,8 @@ class Room:
         self.resume_at: float | None = None
         self.groups: dict[str, ReplyGroup] = {}
         self.sending: dict[str, InFlight] = {}   # by entry id
-        self.send_failures: Counter[str] = Counter()
+        self.send_failures: Counter[str] = Counter()   # why replies failed, and why they were tried again
+        self.retry_reasons: Counter[str] = Counter()
         self.recently_sent: dict[str, float] = {}
         self.clusters: dict[str, QuestionCluster] = {}
         self.talking_points: list[str] = []
@@ -331,15 +332,17 @@ class Room:
             group.askers = live
             self.groups[group.entry_id] = group
             self.stats["send_retried"] += 1
+            self._count_reason(self.retry_reasons, result.reason or "retry")
             return []
         handle.fail(result.reason or "send failed")
         self.stats["send_failed"] += len(live)
-        reason = (result.reason or "send failed")[:80]
-        if reason in self.send_failures or len(self.send_failures) < MAX_FAILURE_REASONS:
-            self.send_failures[reason] += 1
-        else:
-            self.send_failures["other"] += 1
+        self._count_reason(self.send_failures, result.reason or "send failed")
         return []
+
+    @staticmethod
+    def _count_reason(counter: Counter[str], reason: str) -> None:
+        reason = reason[:80]
+        counter[reason if reason in counter or len(counter) < MAX_FAILURE_REASONS else "other"] += 1
 
     def next_wakeup(self) -> float | None:
         """The earliest clock time at which tick() may have something to do."""

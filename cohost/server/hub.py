@@ -171,7 +171,8 @@ class Hub:
 
         StoreError for a shop with no catalog, RoomShopMismatch when the room already answers from
         another shop, TooManyRooms when the caps are reached, RoomCrowded when the room is full."""
-        writer = SocketWriter(ws, name=f"{kind}:{name}:{id(ws):x}", max_queue=WRITER_QUEUE,
+        peer = f"{ws.client.host}:{ws.client.port}" if ws.client else f"{id(ws):x}"
+        writer = SocketWriter(ws, name=f"{kind} {peer}", max_queue=WRITER_QUEUE,
                               send_timeout_s=SEND_TIMEOUT_S, latest_only=kind == "overlay")
         if kind == "ingest":
             what: Source | SocketWriter = Source(writer.name, None, writer)
@@ -310,7 +311,8 @@ class Hub:
         owner = entry.owner
         return {"room": name, "shop": entry.shop, "stats": dict(r.stats), "pending": r.pending_count(),
                 "idle": entry.runner.idle, "cancel_latencies_ms": sorted(r.cancel_latencies_ms),
-                "send_failures": dict(r.send_failures), "reply_owner": owner.name if owner else None,
+                "send_failures": dict(r.send_failures), "send_retries": dict(r.retry_reasons),
+                "reply_owner": owner.name if owner else None,
                 "sources": len(entry.ingest), "overlays": len(entry.overlays),
                 "closed_slow": entry.closed_slow, "min_interval_s": r.limiter.min_interval_s,
                 "source_health": [s.health.as_dict() for s in entry.ingest if s.health is not None]}

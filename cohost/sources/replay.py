@@ -39,8 +39,12 @@ class ReplayResult:
 
 
 async def replay(url: str, events: list[dict[str, Any]], *, speed: float = 1.0,
-                 on_message: Callable[[dict[str, Any]], None] | None = None, linger_s: float = 2.0) -> ReplayResult:
-    """Send events with their recorded spacing divided by speed; collect what the server answers."""
+                 on_message: Callable[[dict[str, Any]], None] | None = None, linger_s: float = 2.0,
+                 settled: Callable[[], bool] | None = None) -> ReplayResult:
+    """Send events with their recorded spacing divided by speed; collect what the server answers.
+
+    After the last event the socket stays open for linger_s, or (with ``settled``) until settled() is
+    true, at most linger_s: replies still being decided or sent reach it instead of finding no relay."""
     if speed <= 0:
         raise CohostError("--speed must be positive")
     result = ReplayResult()
@@ -66,7 +70,11 @@ async def replay(url: str, events: list[dict[str, Any]], *, speed: float = 1.0,
                     await asyncio.sleep(delay)
             await ws.send(json.dumps({**event, "ts": time.time()}, ensure_ascii=False))
             result.sent += 1
-        await asyncio.sleep(linger_s)
+        until = time.monotonic() + linger_s
+        await asyncio.sleep(min(0.3, linger_s))  # the last frames reach the server
+        # polled: the server's room is in this process but signals nothing when it settles
+        while time.monotonic() < until and not (settled is not None and settled()):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
         await ws.close()
         await read_task
     return result
