@@ -49,6 +49,9 @@ PACKAGE_DATA = [
     "cohost/samples/shop.yaml",
     "cohost/samples/demo/session.jsonl",
     "cohost/samples/demo/terminal.jsonl",
+    "cohost/sources/mappings/douyin_barrage_grab.yaml",
+    "cohost/sources/mappings/example.yaml",
+    "cohost/sources/mappings/oba_live_tool.yaml",
 ]
 
 
