@@ -10,6 +10,7 @@ Wire format: one JSON object per websocket text frame, discriminated by "type":
     {"type": "product", "product_id": "dress"}
     {"type": "gift" | "like" | "enter" | "follow" | "order", "user": {...}, ...}
     {"type": "speech", "state": "start" | "end"}       the streamer started or stopped talking
+    {"type": "stream", "state": "start" | "end"}       the platform says the stream went live or ended
     {"type": "control", "action": "pause" | "resume"}   the operator pauses or resumes suggestions
     {"type": "audio", ...}                              voice clips: accepted, not yet used
 
@@ -89,6 +90,13 @@ class SpeechEvent(_Event):
     state: Literal["start", "end"]
 
 
+class StreamEvent(_Event):
+    """The platform says the stream went live or ended (Bilibili LIVE/PREPARING, Douyin control status 3)."""
+
+    type: Literal["stream"]
+    state: Literal["start", "end"]
+
+
 class ControlEvent(_Event):
     type: Literal["control"]
     action: Literal["pause", "resume"]
@@ -98,7 +106,7 @@ class AudioEvent(_Event):
     type: Literal["audio"]
 
 
-Event = Annotated[ChatEvent | ProductEvent | RoomEvent | SpeechEvent | ControlEvent | AudioEvent,
+Event = Annotated[ChatEvent | ProductEvent | RoomEvent | SpeechEvent | StreamEvent | ControlEvent | AudioEvent,
                   Field(discriminator="type")]
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 

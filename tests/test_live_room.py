@@ -433,6 +433,8 @@ def test_a_platform_source_runs_into_a_room_and_its_health_reaches_the_overlay(e
                 adapter.go_on.set()
                 later = await recv_until(page, lambda m: m["sources"] and m["sources"][0]["state"] == "reconnecting")
             stats = hub.stats("bili")
+            _, health = await asyncio.to_thread(get, port, "/healthz")
+            assert health["sources"]["bili"][0]["state"] == "reconnecting"
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await eventually(lambda: not hub.rooms["bili"].ingest, what="the adapter to leave")

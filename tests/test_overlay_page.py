@@ -906,3 +906,16 @@ def test_screenshots(new_page: Callable[..., Page], harness: OverlayHarness, roo
     for name in ("teleprompter_idle", "teleprompter_speaking", "teleprompter_unknown_product",
                  "obs_left_unknown_product_bright"):
         assert (shots / f"{name}.png").stat().st_size > 10_000, name
+
+
+def test_a_platform_connection_that_is_down_says_so(page: Page, harness: OverlayHarness, room: str) -> None:
+    """cohost is reachable but its Bilibili adapter is reconnecting: the pill says so, and goes once it is live."""
+    page.goto(harness.url(room=room))
+    harness.wait_for_connections(room)
+    status = page.locator("#connection-status")
+    down = {"name": "bilibili:1", "state": "reconnecting", "attempt": 3, "message": "B站连接中断，正在重连（第3次）"}
+    harness.push(room, {**make_state(room), "sources": [down]})
+    expect(status).to_have_text("B站连接中断，正在重连（第3次）")
+    expect(status).to_be_visible()
+    harness.push(room, {**make_state(room), "sources": [{**down, "state": "live", "message": "B站已连接"}]})
+    expect(status).to_be_hidden()

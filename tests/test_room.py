@@ -441,3 +441,17 @@ def test_names_are_cleaned_before_they_are_mentioned(room):
         feed_named(room, i, f"n{i}", name, e, T0 + 0.01 * i)
     [s] = tick(room, T0 + 2)
     assert s.text == "@a b @xy @z @空格 名 @Tom 尺码到XL"
+
+
+def test_a_stream_that_ends_withdraws_suggestions_and_says_so(room):
+    """The platform says the stream ended: talking points are withdrawn and the overlay says why; when it
+    goes live again suggestions come back."""
+    from cohost.events import StreamEvent
+
+    start = room.on_event(ProductEvent(type="product", product_id="fryer"), T0)
+    gen = next(a for a in start if isinstance(a, StartTalkingPoints))
+    room.on_event(StreamEvent(type="stream", state="end"), T0 + 1)
+    assert gen.handle.state is HandleState.INTERRUPTED
+    assert room.snapshot(T0 + 1)["pause_reason"] == "直播已结束"
+    again = room.on_event(StreamEvent(type="stream", state="start"), T0 + 2)
+    assert any(isinstance(a, StartTalkingPoints) for a in again) and not room.paused

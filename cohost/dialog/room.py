@@ -28,7 +28,7 @@ from rapidfuzz import fuzz
 
 from ..config import DialogConfig
 from ..engine import Decision
-from ..events import ChatEvent, ControlEvent, Event, ProductEvent, RoomEvent, SpeechEvent
+from ..events import ChatEvent, ControlEvent, Event, ProductEvent, RoomEvent, SpeechEvent, StreamEvent
 from ..knowledge.catalog import Catalog
 from ..sinks.base import SendResult
 from .compose import compose_message
@@ -151,7 +151,7 @@ class Room:
         self.limiter = ChatLimiter(config.min_interval_s, max_chars)
         self.cooldown = UserCooldown(config.user_cooldown_s)
         self.on_stage: str | None = None
-        self.paused_by: set[str] = set()      # "speech", "operator"
+        self.paused_by: set[str] = set()      # "speech", "operator", "ended" (the stream)
         self.resume_at: float | None = None
         self.groups: dict[str, ReplyGroup] = {}
         self.sending: dict[str, InFlight] = {}   # by entry id
@@ -237,6 +237,10 @@ class Room:
     def on_event(self, event: Event, now: float) -> list[Action]:
         if isinstance(event, ProductEvent):
             return self._change_product(event.product_id, now)
+        if isinstance(event, StreamEvent):
+            # Nothing to suggest to a stream that ended; chat replies still owed go out.
+            self.stats[f"stream_{event.state}"] += 1
+            return self._pause("ended", now) if event.state == "end" else self._resume("ended", now)
         if isinstance(event, SpeechEvent):
             return self._pause("speech", now) if event.state == "start" else self._resume_later("speech", now)
         if isinstance(event, ControlEvent):
@@ -368,7 +372,9 @@ class Room:
                 questions.append((count, c.last_seen, c))
         questions.sort(key=lambda x: (-x[0], -x[1]))
         reason = None
-        if "operator" in self.paused_by:
+        if "ended" in self.paused_by:
+            reason = "直播已结束"
+        elif "operator" in self.paused_by:
             reason = "已手动暂停"
         elif "speech" in self.paused_by:
             reason = "主播正在讲解"
@@ -522,6 +528,8 @@ class Room:
         if why in self.paused_by:
             return []
         self.paused_by.add(why)
+        if why == "ended":
+            self._withdraw_talking_points("the stream ended", now)
         if why == "operator":
             # The operator stops the co-host: nothing more goes to chat, suggestions are withdrawn; a
             # reply already handed to the platform cannot be called back.

@@ -103,6 +103,9 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
                                    "version": catalogs.serving_version(shop)}
         if may_see_rooms(request):
             body["rooms"] = sorted(hub.rooms)
+            # Platform adapters' connection states, e.g. {"r1": [{"name": "bilibili:1", "state": "reconnecting", ...}]}
+            body["sources"] = {name: [s.health.as_dict() for s in e.ingest if s.health is not None]
+                               for name, e in sorted(hub.rooms.items()) if any(s.health for s in e.ingest)}
         return body
 
     @app.get("/overlay", response_class=HTMLResponse)
