@@ -299,7 +299,7 @@ def test_room_events_products_and_the_stream_end():
                       *chats(8, 1), m.control(9, 3), *chats(10, 1))
             await asyncio.wait_for(task, 5)  # run returns: the stream is over
             kinds = [e.type for e in got.events]
-            assert kinds == ["gift", "like", "enter", "follow", "product", "product", "chat"]
+            assert kinds == ["gift", "like", "enter", "follow", "product", "product", "chat", "stream"]
             products = [e for e in got.events if isinstance(e, ProductEvent)]
             assert [p.product_id for p in products] == ["dress", "scarf"] and products[0].mapped
             assert got.events[0].value == 0.1 and got.events[0].user.name == "小王"

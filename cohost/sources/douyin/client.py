@@ -40,6 +40,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from ...aio import cancel_and_wait
 from ...errors import CohostError
+from ...events import StreamEvent
 from ..base import Backoff, SourceHealth, Submit
 from .codec import MAX_FRAME_BYTES, DecodeError, DouyinCodec, Signal
 
@@ -277,6 +278,7 @@ class DouyinClient:
             for frame in self.codec.data_to_send():
                 await ws.send(frame)
             if ended:  # after delivering what came with it
+                submit(StreamEvent(type="stream", state="end"))
                 self.health.set("ended", "抖音直播已结束", attempt=0)
                 return True
             if first and self.codec.counts["responses"] > responses_before:
