@@ -114,6 +114,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .live import serve_forever
 
     cfg = load_config(args.config)
+    platform = None
+    if args.platform:
+        from .sources.platforms import PlatformOptions, connect
+
+        opts = PlatformOptions(room=args.room, code=args.code, url=args.url, mapping=args.mapping,
+                               console_port=args.console_port, console_token=os.environ.get("COHOST_CONSOLE_TOKEN"),
+                               max_chars=args.max_chars)
+        platform = connect(args.platform, opts)
+        if platform.max_chars is not None:  # the room composes to what the platform lets this account post
+            cfg = cfg.model_copy(update={"reply": cfg.reply.model_copy(update={"max_chars": platform.max_chars})})
     # The store's newest ready version serves, so edits made on /admin survive a restart. --catalog
     # (or an empty store) brings a file in: it is recorded as a new version when it differs.
     store = CatalogStore(cfg.resolve(cfg.store.path))
@@ -123,7 +133,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         path = Path(args.catalog) if args.catalog else cfg.resolve(cfg.catalog)
         catalog, source = load_catalog(path), str(path)
-    return asyncio.run(serve_forever(AnswerEngine(catalog, cfg), host=args.host, port=args.port, source=source))
+    return asyncio.run(serve_forever(AnswerEngine(catalog, cfg), host=args.host, port=args.port, source=source,
+                                     platform=platform, room=args.into))
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise CohostError(f"{path}: no such file")
+    if args.platform == "bilibili":
+        from .sources.bilibili.codec import decode_file as bilibili_decode
+
+        rows = bilibili_decode(path)
+    elif args.platform == "douyin":
+        from .sources.douyin.codec import decode_file as douyin_decode
+
+        rows = douyin_decode(path)
+    else:
+        from .sources.relay import decode_lines
+
+        if not args.mapping:
+            raise CohostError("--platform relay needs --mapping NAME_OR_FILE")
+        rows = [{"line": n, **m.as_dict()} for n, m in decode_lines(args.mapping, path)]
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False, default=str))
+    return 0
+
+
+def cmd_bench_decode(args: argparse.Namespace) -> int:
+    from .sources.bilibili.codec import bench_decode as bilibili_bench
+    from .sources.douyin.codec import bench_decode as douyin_bench
+
+    result = {"bilibili_packets_per_s": round(bilibili_bench(args.seconds)),
+              "douyin_frames_per_s": round(douyin_bench(args.seconds))}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k}: {v:,}")
+    return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -211,6 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_bench_retrieval)
 
+    bd = bs.add_parser("decode", help="platform codecs: packets decoded per second")
+    bd.add_argument("--seconds", type=float, default=1.0)
+    bd.add_argument("--json", action="store_true")
+    bd.set_defaults(func=cmd_bench_decode)
+
     lp = bs.add_parser("loop", help="drive the live server over loopback websockets at a message rate")
     lp.add_argument("--catalog")
     lp.add_argument("--rate", type=float, default=200.0, help="messages per second")
@@ -219,11 +272,27 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--json", action="store_true")
     lp.set_defaults(func=cmd_bench_loop)
 
-    run = sub.add_parser("run", help="start the live server (ingest, overlay)")
+    run = sub.add_parser("run", help="start the live server (ingest, overlay), optionally connected to a platform")
     run.add_argument("--catalog")
     run.add_argument("--host")
     run.add_argument("--port", type=int)
+    run.add_argument("--platform", choices=["bilibili", "bilibili-open", "douyin", "relay"],
+                     help="pull a live room's events and post the replies (credentials from the environment)")
+    run.add_argument("--room", help="the platform's room: Bilibili room number, Douyin web_rid")
+    run.add_argument("--code", help="bilibili-open: the streamer's 身份码")
+    run.add_argument("--url", help="relay: the tool's websocket (default: the mapping's)")
+    run.add_argument("--mapping", help="relay: a packaged mapping (douyin_barrage_grab, oba_live_tool) or a file")
+    run.add_argument("--into", default="live", help="the cohost room the platform feeds (overlay ?room=)")
+    run.add_argument("--max-chars", type=int, help="the platform's chat length for this account (Bilibili: 20)")
+    run.add_argument("--console-port", type=int, default=8766,
+                     help="where console tools fetch replies on platforms with no send route")
     run.set_defaults(func=cmd_run)
+
+    dc = sub.add_parser("decode", help="print the events in a captured platform frame or capture file")
+    dc.add_argument("file")
+    dc.add_argument("--platform", required=True, choices=["bilibili", "douyin", "relay"])
+    dc.add_argument("--mapping", help="relay: the mapping to apply")
+    dc.set_defaults(func=cmd_decode)
 
     rp = sub.add_parser("replay", help="play a recorded session (JSON lines) into a room")
     rp.add_argument("file")

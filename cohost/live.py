@@ -7,10 +7,11 @@ import contextlib
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from .aio import live_runtime
+from .aio import cancel_and_wait, create_task, live_runtime
 from .config import Config
 from .dialog.talking import make_talking_points
 from .engine import AnswerEngine
@@ -19,6 +20,9 @@ from .knowledge.store import CatalogStore
 from .server.app import admin_token as make_admin_token
 from .server.app import create_app
 from .server.serve import running_server
+
+if TYPE_CHECKING:
+    from .sources.platforms import Connection
 
 
 @contextlib.asynccontextmanager
@@ -51,12 +55,18 @@ async def live_server(engine: AnswerEngine, *, host: str | None = None, port: in
 
 async def until_interrupted() -> None:
     """Wait for Ctrl-C: asyncio.run cancels the main task on SIGINT, and that ends the wait (not an error)."""
-    with contextlib.suppress(asyncio.CancelledError):
+    try:
         await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()  # the interrupt is handled: what follows (shutting down) may await again
 
 
 async def serve_forever(engine: AnswerEngine, *, host: str | None = None, port: int | None = None,
-                        source: str = "start-up") -> int:
+                        source: str = "start-up", platform: Connection | None = None, room: str = "live") -> int:
+    """Serve until Ctrl-C; with ``platform``, its room's events feed cohost room ``room`` and its sink
+    posts the replies. When the platform's stream ends the server stays up (the overlay says so)."""
     cfg = engine.config
     token, generated = make_admin_token(cfg)
     store = CatalogStore(cfg.resolve(cfg.store.path))
@@ -70,5 +80,19 @@ async def serve_forever(engine: AnswerEngine, *, host: str | None = None, port: 
         print(f"  admin:   http://{shown}:{bound}/admin#token={token}" if generated else
               f"  admin:   http://{shown}:{bound}/admin   (token from ${cfg.server.admin_token_env})")
         print(f"  API:     http://{shown}:{bound}/docs", flush=True)
+        tasks: set[asyncio.Task[None]] = set()
+        if platform is not None:
+            print(f"  {platform.source.name} → room {room!r}: http://{shown}:{bound}/overlay?room={room}")
+            start = getattr(platform.sink, "start", None)  # a sink that serves (the console relay) listens now
+            if start is not None:
+                await start()
+            for note in platform.notes:
+                print(f"  note: {note}")
+            create_task(app.state.hub.run_source(room, None, platform.source, platform.sink),
+                        name=f"platform-{platform.source.name}", tasks=tasks)
         await until_interrupted()
+        await cancel_and_wait(*tasks)
+        stop = getattr(platform.sink if platform else None, "stop", None)
+        if stop is not None:
+            await stop()
     return 0

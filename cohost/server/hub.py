@@ -259,8 +259,8 @@ class Hub:
         while True:
             now = (health.state, health.attempt, health.message)
             entry = self.rooms.get(name)
-            if now != seen and entry is not None and entry.last_state is not None:
-                await self._push_overlay(name, entry.last_state)
+            if now != seen and entry is not None:  # before the room's first push too
+                await self._push_overlay(name, entry.last_state or entry.overlay_state())
             seen = now
             await asyncio.sleep(HEALTH_POLL_S)
 
