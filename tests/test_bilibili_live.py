@@ -10,6 +10,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import websockets
@@ -378,7 +379,12 @@ async def recv_until(ws, pred, within_s: float = 15.0):
                 return msg
 
 
+CAPTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "bilibili"
+CAPTURED = ("03_ver2_op5_WATCHED_CHANGE+INTERACT_WORD.bin", "04_ver3_op5_INTERACT_WORD.bin", "05_ver0_op5_DANMU_MSG.bin")
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(not CAPTURES.is_dir(), reason="needs ../shared/data/bilibili")
 def test_a_danmaku_gets_a_reply_posted_in_the_bilibili_room(engine):
     """包邮吗 pushed by the fake → BilibiliClient → hub.run_source → the room answers → BilibiliSink posts it
     on the fake /msg/send; the overlay shows the source live; the reply's echo is not taken as a question."""
@@ -397,6 +403,8 @@ def test_a_danmaku_gets_a_reply_posted_in_the_bilibili_room(engine):
                 assert await fake.await_for(lambda f: client.health.state == "live", 15), client.health
                 async with websockets.connect(f"ws://127.0.0.1:{port}/ws/overlay?room=bili") as page:
                     live = await recv_until(page, lambda m: m.get("sources") and m["sources"][0]["state"] == "live")
+                    for name in CAPTURED:  # real captured traffic first: two entries and a danmaku "what"
+                        fake.push_raw((CAPTURES / name).read_bytes())
                     fake.push_danmaku("包邮吗", uid=5, uname="小王", id_str="q-1", ver=3)
                     assert await fake.await_for(lambda f: f.sent_texts, 15), fake.posts
                     await fake.await_for(lambda f: client.stats["own"] >= 1, 5)
@@ -413,3 +421,4 @@ def test_a_danmaku_gets_a_reply_posted_in_the_bilibili_room(engine):
     assert len(sent) >= 1 and all(len(t) <= 20 for t in sent) and "包邮" in "".join(sent)
     assert stats["stats"]["answered"] == 1 and stats["reply_owner"] == "bilibili:1"
     assert client_stats["own"] == 1  # our reply came back into the room and was not answered again
+    assert stats["stats"]["event_enter"] == 2 and stats["stats"]["received"] == 2  # "what" and 包邮吗
