@@ -166,7 +166,8 @@ class Hub:
 
     # -- joining ---------------------------------------------------------------------------------------
 
-    async def join(self, name: str, shop: str | None, kind: SocketKind, ws: WebSocket) -> tuple[RoomEntry, Any]:
+    async def join(self, name: str, shop: str | None, kind: SocketKind, ws: WebSocket
+                   ) -> tuple[RoomEntry, Source | SocketWriter]:
         """Attach a websocket to its room, made on first use; returns (entry, what to pass to leave()).
 
         StoreError for a shop with no catalog, RoomShopMismatch when the room already answers from
@@ -180,7 +181,7 @@ class Hub:
         else:
             what = writer
         entry = await self._attach(name, shop, kind, what)
-        writer._on_closed = lambda w, e=entry, x=what: self._closed_slow(e, x, w)
+        writer.on_closed = lambda w, e=entry, x=what: self._closed_slow(e, x, w)
         writer.start()
         return entry, what
 

@@ -49,7 +49,7 @@ class SocketWriter:
         self.close_code: int | None = None
         self.close_reason = ""
         self.sent = 0
-        self._on_closed = on_closed
+        self.on_closed = on_closed
         self._queue: deque[tuple[str, asyncio.Future[bool]]] = deque()
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -108,8 +108,8 @@ class SocketWriter:
             _, fut = self._queue.popleft()
             if not fut.done():
                 fut.set_result(False)
-        if self._on_closed is not None:
-            self._on_closed(self)
+        if self.on_closed is not None:
+            self.on_closed(self)
         log.info("closing %s: %s (%d)", self.name, reason, code)
         self._closing = asyncio.create_task(self._close(code, reason), name=f"writer-{self.name}-close")
 
