@@ -114,16 +114,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .live import serve_forever
 
     cfg = load_config(args.config)
-    platform = None
-    if args.platform:
-        from .sources.platforms import PlatformOptions, connect
-
-        opts = PlatformOptions(room=args.room, code=args.code, url=args.url, mapping=args.mapping,
-                               console_port=args.console_port, console_token=os.environ.get("COHOST_CONSOLE_TOKEN"),
-                               max_chars=args.max_chars)
-        platform = connect(args.platform, opts)
-        if platform.max_chars is not None:  # the room composes to what the platform lets this account post
-            cfg = cfg.model_copy(update={"reply": cfg.reply.model_copy(update={"max_chars": platform.max_chars})})
     # The store's newest ready version serves, so edits made on /admin survive a restart. --catalog
     # (or an empty store) brings a file in: it is recorded as a new version when it differs.
     store = CatalogStore(cfg.resolve(cfg.store.path))
@@ -133,6 +123,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         path = Path(args.catalog) if args.catalog else cfg.resolve(cfg.catalog)
         catalog, source = load_catalog(path), str(path)
+    platform = None
+    if args.platform:
+        from .sources.platforms import PlatformOptions, connect
+
+        opts = PlatformOptions(room=args.room, code=args.code, url=args.url, mapping=args.mapping,
+                               console_port=args.console_port, console_token=os.environ.get("COHOST_CONSOLE_TOKEN"),
+                               max_chars=args.max_chars, products=dict(cfg.platform.products),
+                               links={p.link: p.id for p in catalog.products if p.link is not None})
+        platform = connect(args.platform, opts)
+        if platform.max_chars is not None:  # the room composes to what the platform lets this account post
+            cfg = cfg.model_copy(update={"reply": cfg.reply.model_copy(update={"max_chars": platform.max_chars})})
     return asyncio.run(serve_forever(AnswerEngine(catalog, cfg), host=args.host, port=args.port, source=source,
                                      platform=platform, room=args.into))
 

@@ -103,6 +103,12 @@ class DialogConfig(_Section):
     max_encode: int = Field(1, ge=1, le=512)               # texts in one encoder call: small keeps it free
 
 
+class PlatformConfig(_Section):
+    # The platform's product ids (Douyin promotion ids, Bilibili goods ids) → catalog product ids, for
+    # "product on stage" messages; without an entry a Douyin product is matched by its link number.
+    products: dict[str, str] = {}
+
+
 class LLMConfig(_Section):
     """The ``llm:`` section of config.yaml."""
 
@@ -172,6 +178,7 @@ class Config(_Section):
     server: ServerConfig = ServerConfig()
     store: StoreConfig = StoreConfig()
     llm: LLMConfig = LLMConfig()
+    platform: PlatformConfig = PlatformConfig()
 
     # The directory of the config file this was loaded from; None (the defaults): the working directory.
     _base_dir: Path | None = PrivateAttr(None)

@@ -162,3 +162,15 @@ def _get_json(url: str) -> dict:
         if body["stats"].get("answered") or time.monotonic() > deadline:
             return body
         time.sleep(0.1)
+
+
+def test_douyin_products_on_stage_map_through_the_config_table_and_the_catalog_links(monkeypatch):
+    """`platform.products` (promotion id → catalog id) first, then the catalog's link numbers (1号链接)."""
+    from cohost.events import ProductEvent
+    from cohost.sources.douyin import messages as m
+
+    monkeypatch.setenv("COHOST_DOUYIN_SIGNER", "os.path:join")  # any callable: nothing is signed here
+    conn = connect("douyin", PlatformOptions(room="123", products={"900": "fryer"}, links={2: "dress"}))
+    frame = m.push_frame(m.response([m.product_change(1, [(900, 5, 1)]), m.product_change(2, [(901, 2, 1)])]))
+    products = [e.product_id for e in conn.source.codec.feed(frame) if isinstance(e, ProductEvent)]
+    assert products == ["fryer", "dress"]

@@ -40,6 +40,7 @@ class PlatformOptions:
     console_token: str | None = None
     max_chars: int | None = None     # the platform's chat length limit for this account
     products: dict[str, str] = field(default_factory=dict)  # platform product ids -> catalog product ids
+    links: dict[int, str] = field(default_factory=dict)     # link numbers (1号链接) -> catalog product ids
 
 
 @dataclass
@@ -123,7 +124,7 @@ def _douyin(opts: PlatformOptions) -> Connection:
 
     web_rid = _need(opts.room, "--room WEB_RID (the number in live.douyin.com/WEB_RID)", "douyin")
     source = DouyinClient(str(web_rid), signer=load_signer(os.environ.get(ENV_DOUYIN_SIGNER)),
-                          product_ids=opts.products or None)
+                          product_ids=opts.products or None, links=opts.links or None)
     sink, note = _console(opts, "Douyin has no public send route for an account's chat")
     return Connection(source, sink, opts.max_chars, [note])
 
