@@ -66,6 +66,7 @@ def test_bilibili_without_a_login_posts_replies_to_the_console_relay(monkeypatch
     assert type(connect("bilibili", PlatformOptions(room="21452505")).sink).__name__ == "BilibiliSink"
 
 
+@pytest.mark.skipif(not CAPTURE.is_file(), reason="needs ../shared/data/bilibili")
 def test_decode_prints_the_events_of_a_capture():
     """`cohost decode --platform bilibili FILE` prints one JSON line per decoded item."""
     out = cohost("decode", "--platform", "bilibili", str(CAPTURE))
