@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import websockets
@@ -108,8 +109,43 @@ async def _run_client(app: FastAPI, url: str, room: str, product_id: str, rate: 
     return sent, json.loads(out), runner
 
 
-async def bench_loop(engine: AnswerEngine, *, rate: float, duration_s: float, cancel_trials: int = 40
-                     ) -> dict[str, Any]:
+def _speech_file(seconds: float, folder: str) -> None:
+    """A WAV of the streamer talking for ``seconds``: the real clips (../shared/data/speech-zh, when there)
+    and the packaged voice lines, each followed by 1.5 s of quiet, over and over."""
+    import importlib.resources
+    from pathlib import Path
+
+    import numpy as np
+
+    from .bench_asr import DEFAULT_CLIPS
+    from .hearing.audio import encode_wav
+    from .sources.audio_stream import load_audio
+
+    voice = importlib.resources.files("cohost") / "samples" / "voice"
+    paths = [Path(str(voice / f"{n}.wav")) for n in ("fryer", "guangdong", "filler")]
+    if DEFAULT_CLIPS.is_dir():
+        paths += sorted(p for p in DEFAULT_CLIPS.iterdir() if p.suffix in (".wav", ".flac"))
+    gap = np.zeros(int(1.5 * 16000), dtype=np.float32)
+    script = np.concatenate([x for p in paths for x in (load_audio(p), gap)])
+    audio = np.tile(script, int(seconds * 16000 / len(script)) + 1)[: int(seconds * 16000)]
+    (Path(folder) / "speech.wav").write_bytes(encode_wav(audio))
+
+
+async def _stream_audio(app: FastAPI, port: int, room: str, wav: str) -> asyncio.subprocess.Process:
+    """`cohost send-audio` in its own process, once the load generator holds the room (it owns the replies)."""
+    deadline = time.perf_counter() + 30
+    while time.perf_counter() < deadline:  # noqa: ASYNC110 (the hub signals nothing when a room opens)
+        entry = app.state.hub.rooms.get(room)
+        if entry is not None and entry.ingest:
+            break
+        await asyncio.sleep(0.02)
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cohost", "send-audio", wav, "--room", room, "--port", str(port),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+
+async def bench_loop(engine: AnswerEngine, *, rate: float, duration_s: float, cancel_trials: int = 40,
+                     audio: bool = False) -> dict[str, Any]:
     cfg = engine.config
     engine.config = cfg.model_copy(update={"dialog": cfg.dialog.model_copy(update={"min_interval_s": 0.0,
                                                                                   "user_cooldown_s": 0.0})})
@@ -123,15 +159,34 @@ async def bench_loop(engine: AnswerEngine, *, rate: float, duration_s: float, ca
     room = f"bench{int(rate)}"
     total = int(rate * duration_s)
     deadline_ms = engine.config.dialog.deadline_s * 1000
+    voice: dict[str, Any] = {}
     try:
         async with live_server(engine, port=0) as (app, port):
-            with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as f:
+            with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as f, \
+                    tempfile.TemporaryDirectory() as tmp:
                 json.dump(texts, f, ensure_ascii=False)
                 f.flush()
-                sent, replies, runner = await _run_client(
-                    app, ingest_url("127.0.0.1", port, room), room, engine.catalog.products[0].id, rate, total,
-                    f.name, settle_s=engine.config.dialog.deadline_s + 5)
+                speaker = None
+                if audio:  # the streamer's mic runs through the whole measurement, model loaded first
+                    _speech_file(duration_s + engine.config.dialog.deadline_s + 5, tmp)
+                    await asyncio.to_thread(app.state.hub.hearing.transcriber.load)
+                    speaker = asyncio.create_task(_stream_audio(app, port, room, str(Path(tmp) / "speech.wav")))
+                try:
+                    sent, replies, runner = await _run_client(
+                        app, ingest_url("127.0.0.1", port, room), room, engine.catalog.products[0].id, rate, total,
+                        f.name, settle_s=engine.config.dialog.deadline_s + 5)
+                finally:
+                    if speaker is not None:
+                        proc = await speaker
+                        if proc.returncode is None:
+                            proc.terminate()
+                        await proc.wait()
             stats = dict(runner.room.stats)
+            if audio:
+                heard = list(runner.room.voice_latencies_ms)
+                voice = {"audio_stream": True, "utterances_heard": len(heard),
+                         "end_of_speech_p95_ms": _pct(heard, 0.95),
+                         "asr_compute_s": round(app.state.hub.hearing.worker.stats["compute_s"], 2)}
             decide = list(runner.room.decide_latencies_ms)
             accounted = runner.room.outcome_total()
             reply_ms = list(replies["reply_ms"].values())
@@ -161,5 +216,6 @@ async def bench_loop(engine: AnswerEngine, *, rate: float, duration_s: float, ca
         "unaccounted": stats.get("received", 0) - accounted,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "decide_mean_ms": round(statistics.fmean(decide), 3) if decide else 0.0,
+        **voice,
         **cancel,
     }

@@ -81,6 +81,25 @@ def cmd_bench_retrieval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_asr(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .bench_asr import bench_asr
+
+    engine = _engine(args, args.catalog)
+    report = asyncio.run(bench_asr(engine, clips_dir=Path(args.clips) if args.clips else None,
+                                   repeats=args.repeats, stream_rounds=args.rounds))
+    if not args.json:
+        per_clip, heard = report.pop("per_clip"), report.pop("heard")
+        _print_report(report, as_json=False)
+        for c in per_clip:
+            print(f"  {c['clip']}: cer {c['cer']:.3f}  heard {c['heard']!r}  reference {c['reference']!r}")
+        print("  the stream, as the room read it: " + " | ".join(heard))
+        return 0
+    _print_report(report, as_json=True)
+    return 0
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from .engine import Message
 
@@ -134,8 +153,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         platform = connect(args.platform, opts)
         if platform.max_chars is not None:  # the room composes to what the platform lets this account post
             cfg = cfg.model_copy(update={"reply": cfg.reply.model_copy(update={"max_chars": platform.max_chars})})
+    mic = None
+    if args.mic:
+        from .sources.microphone import check
+
+        device = int(args.mic_device) if args.mic_device and args.mic_device.isdigit() else args.mic_device
+        print(f"microphone: {check(device)}")  # before the server starts: no device is a clear error
+        mic = device if device is not None else ""
     return asyncio.run(serve_forever(AnswerEngine(catalog, cfg), host=args.host, port=args.port, source=source,
-                                     platform=platform, room=args.into))
+                                     platform=platform, room=args.into, mic=mic))
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -190,6 +216,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     def show(msg: dict) -> None:
         if msg.get("type") == "reply":
             print(f"💬 {msg['text']}   ({msg.get('faq_id')}, {msg.get('latency_ms')} ms)", flush=True)
+        elif msg.get("type") == "heard":
+            print(f"🎙 {msg['text'] or '（没听清）'}", flush=True)
         else:
             print(f"!! {msg.get('error')}", flush=True)
 
@@ -201,6 +229,66 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_send_audio(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .config import load_config
+    from .sources.audio_stream import load_audio
+    from .sources.replay import ingest_url
+
+    cfg = load_config(args.config)
+    audio = load_audio(Path(args.file))
+    host = args.host or cfg.server.host
+    port = args.port or cfg.server.port
+    url = ingest_url(host, port, args.room, os.environ.get(cfg.server.ingest_token_env))
+    print(f"streaming {len(audio) / 16000:.1f} s of {args.file} as the {args.speaker} into room {args.room!r} "
+          "(real time)", flush=True)
+    try:
+        done = asyncio.run(_send_audio(url, audio, args.speaker))
+    except OSError as e:
+        raise CohostError(f"cannot reach the server at {url}: {e}") from None
+    return 0 if done else 1
+
+
+async def _send_audio(url: str, audio, speaker: str) -> bool:
+    import asyncio
+    import contextlib
+
+    import websockets
+
+    from .sources.audio_stream import send_audio
+
+    async with websockets.connect(url, max_size=2**20) as ws:
+        finished = asyncio.Event()
+        errors = 0
+
+        async def reader() -> None:
+            nonlocal errors
+            with contextlib.suppress(websockets.ConnectionClosed):
+                async for raw in ws:
+                    msg = json.loads(raw)
+                    kind = msg.get("type")
+                    if kind == "heard":
+                        print(f"🎙 {msg['text'] or '（没有听清）'}", flush=True)
+                    elif kind == "reply":
+                        print(f"💬 {msg['text']}", flush=True)
+                    elif kind == "audio_end":
+                        print(f"done: {msg.get('segments', 0)} utterances heard, "
+                              f"{msg.get('dropped_frames', 0)} frames dropped", flush=True)
+                        finished.set()
+                    elif kind == "error":
+                        errors += 1
+                        print(f"!! {msg.get('error')}", file=sys.stderr, flush=True)
+
+        read = asyncio.create_task(reader())
+        await send_audio(ws, audio, speaker)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(60):
+                await finished.wait()
+        read.cancel()
+        return finished.is_set() and errors == 0
+
+
 def cmd_bench_loop(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -208,7 +296,8 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
 
     engine = _engine(args, args.catalog)
     _print_report(asyncio.run(bench_loop(engine, rate=args.rate, duration_s=args.duration,
-                                                cancel_trials=args.cancel_trials)), as_json=args.json)
+                                                cancel_trials=args.cancel_trials, audio=args.audio)),
+                  as_json=args.json)
     return 0
 
 
@@ -270,8 +359,18 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--rate", type=float, default=200.0, help="messages per second")
     lp.add_argument("--duration", type=float, default=10.0, help="seconds of traffic")
     lp.add_argument("--cancel-trials", type=int, default=40, help="product changes while the LLM streams")
+    lp.add_argument("--audio", action="store_true", help="with the streamer's mic streaming into the room throughout")
     lp.add_argument("--json", action="store_true")
     lp.set_defaults(func=cmd_bench_loop)
+
+    ba = bs.add_parser("asr", help="speech: real-time factor, 5 s clip time, end of speech → room, CER, memory")
+    ba.add_argument("--catalog")
+    ba.add_argument("--clips", help="folder of clips with NAME.txt or SOURCE.txt transcripts "
+                                    "(default: ../shared/data/speech-zh)")
+    ba.add_argument("--repeats", type=int, default=5, help="passes over each 5 s clip")
+    ba.add_argument("--rounds", type=int, default=2, help="rounds of the streamed script (about 25 s each)")
+    ba.add_argument("--json", action="store_true")
+    ba.set_defaults(func=cmd_bench_asr)
 
     run = sub.add_parser("run", help="start the live server (ingest, overlay), optionally connected to a platform")
     run.add_argument("--catalog")
@@ -283,7 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--code", help="bilibili-open: the streamer's 身份码")
     run.add_argument("--url", help="relay: the tool's websocket (default: the mapping's)")
     run.add_argument("--mapping", help="relay: a packaged mapping (douyin_barrage_grab, oba_live_tool) or a file")
-    run.add_argument("--into", default="live", help="the cohost room the platform feeds (overlay ?room=)")
+    run.add_argument("--into", default="live", help="the cohost room the platform (and --mic) feeds (overlay ?room=)")
+    run.add_argument("--mic", action="store_true", help="hear the streamer on a local microphone (pip install "
+                                                         "'cohost[mic]')")
+    run.add_argument("--mic-device", help="input device name or number (default: the system's)")
     run.add_argument("--max-chars", type=int, help="the platform's chat length for this account (Bilibili: 20)")
     run.add_argument("--console-port", type=int, default=8766,
                      help="where console tools fetch replies on platforms with no send route")
@@ -302,6 +404,14 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--host")
     rp.add_argument("--port", type=int)
     rp.set_defaults(func=cmd_replay)
+
+    sa = sub.add_parser("send-audio", help="stream an audio file into a room in real time, as the streamer's mic")
+    sa.add_argument("file", help="wav, mp3, ogg, flac or m4a (any rate; sent as 16 kHz mono PCM16)")
+    sa.add_argument("--room", required=True)
+    sa.add_argument("--speaker", choices=["streamer", "guest"], default="streamer")
+    sa.add_argument("--host")
+    sa.add_argument("--port", type=int)
+    sa.set_defaults(func=cmd_send_audio)
 
     a = sub.add_parser("ask", help="answer questions typed on the command line or stdin")
     a.add_argument("text", nargs="*")

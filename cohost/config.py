@@ -99,6 +99,7 @@ class DialogConfig(_Section):
     gifter_priority_s: float = Field(300.0, ge=0)          # viewers who gave a gift or ordered come first this long
     max_pending: int = Field(200, ge=1, le=100_000)        # replies waiting for the limiter; the least valuable go
     resume_after_speech_s: float = Field(1.5, ge=0, le=60)  # suggestions come back this long after the streamer stops
+    false_interruption_s: float = Field(0.4, ge=0, le=60)  # ...or this soon when all they said was filler (嗯, 对对对)
     max_batch: int = Field(32, ge=1, le=512)               # messages triaged in one call (no encoder pass)
     max_encode: int = Field(1, ge=1, le=512)               # texts in one encoder call: small keeps it free
 
@@ -107,6 +108,29 @@ class PlatformConfig(_Section):
     # The platform's product ids (Douyin promotion ids, Bilibili goods ids) → catalog product ids, for
     # "product on stage" messages; without an entry a Douyin product is matched by its link number.
     products: dict[str, str] = {}
+
+
+class AsrConfig(_Section):
+    """Hearing: the streamer's audio stream and viewers' voice clips, transcribed with faster-whisper."""
+
+    enabled: bool = True
+    # "base": the packaged multilingual Whisper base (joined once into cache_dir); or a CTranslate2 model
+    # directory (relative to this file), or a name faster-whisper has in its local cache (small, large-v3).
+    model: str = Field("base", min_length=1)
+    compute_type: Literal["int8", "int8_float32", "float32", "float16", "int8_float16"] = "int8"
+    threads: int = Field(2, ge=1, le=64)
+    beam_size: int = Field(1, ge=1, le=10)
+    hotwords: bool = True                 # the catalog's product names bias recognition towards them
+    preload: bool = False                 # load the model at start-up, not on the first audio
+    max_clip_s: float = Field(30.0, gt=0, le=600)                 # a viewer's voice message
+    max_clip_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_queued_clips: int = Field(8, ge=1, le=1000)               # voice messages waiting, server-wide
+    clips_per_minute: int = Field(30, ge=1, le=10_000)            # voice messages a room takes
+    max_ahead_s: float = Field(5.0, ge=0.5, le=120)               # a stream may run this far ahead of real time
+    # Voice activity detection (Silero v6 ONNX from faster-whisper)
+    vad_threshold: float = Field(0.5, gt=0, lt=1)
+    min_silence_ms: int = Field(400, ge=100, le=5000)             # this much quiet ends an utterance
+    max_segment_s: float = Field(12.0, ge=2, le=30)               # a longer utterance is cut and heard in parts
 
 
 class LLMConfig(_Section):
@@ -179,6 +203,7 @@ class Config(_Section):
     store: StoreConfig = StoreConfig()
     llm: LLMConfig = LLMConfig()
     platform: PlatformConfig = PlatformConfig()
+    asr: AsrConfig = AsrConfig()
 
     # The directory of the config file this was loaded from; None (the defaults): the working directory.
     _base_dir: Path | None = PrivateAttr(None)

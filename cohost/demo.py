@@ -41,6 +41,8 @@ async def run_live_demo(engine: AnswerEngine, *, speed: float, port: int | None,
         def show(msg: dict[str, object]) -> None:
             if msg.get("type") == "reply":
                 print(f"💬 {msg['text']}    ({msg.get('faq_id')}, {msg.get('latency_ms')} ms)", flush=True)
+            elif msg.get("type") == "heard":
+                print(f"🎙 主播：{msg['text'] or '（没听清）'}", flush=True)
 
         rooms = app.state.hub.rooms
 

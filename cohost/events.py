@@ -12,9 +12,17 @@ Wire format: one JSON object per websocket text frame, discriminated by "type":
     {"type": "speech", "state": "start" | "end"}       the streamer started or stopped talking
     {"type": "stream", "state": "start" | "end"}       the platform says the stream went live or ended
     {"type": "control", "action": "pause" | "resume"}   the operator pauses or resumes suggestions
-    {"type": "audio", ...}                              voice clips: accepted, not yet used
+    {"type": "voice", "id": "v1", "user": {...}, "format": "wav" | "mp3" | "ogg" | "flac" | "m4a", "data": <base64>}
+                                                        a viewer's voice message (hearing/ turns it into a chat)
+    {"type": "audio_start", "speaker": "streamer" | "guest", "format": "pcm16", "rate": 16000}
+                                                        binary frames of 16 kHz mono PCM16 follow on this socket
+    {"type": "audio_end"}                               the audio stream stopped
+    {"type": "transcript", "speaker": "streamer", "text": "来看6号链接"}
+                                                        what the streamer said (from cohost's ASR, or the client's own)
 
-Binary frames are refused: there is no binary event. A frame is at most MAX_FRAME_BYTES of UTF-8, nests
+Binary frames are not events: the ingest socket takes them only as the audio of a stream opened with
+audio_start (``parse_event`` refuses them). A frame is at most MAX_FRAME_BYTES of UTF-8 (a voice event
+up to MAX_VOICE_FRAME_BYTES, for its base64 clip), nests
 at most MAX_DEPTH levels, writes integers with at most MAX_INT_DIGITS digits, and every number in it is
 finite (no NaN or Infinity); ``ts`` is a real number (not a bool, not a string) or absent.
 """
@@ -26,11 +34,12 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from .errors import CohostError
 
 MAX_FRAME_BYTES = 64 * 1024  # UTF-8 bytes of one text frame
+MAX_VOICE_FRAME_BYTES = 1024 * 1024  # a voice event carries its clip: about 45 s of 128 kbit/s mp3
 MAX_TEXT_CHARS = 500
 MAX_DEPTH = 32  # nesting of objects and arrays; deeper frames are refused before json.loads recurses
 MAX_INT_DIGITS = 30  # longer integer literals are refused before int() sees them (64-bit ids have 20)
@@ -69,6 +78,7 @@ class ChatEvent(_Event):
     text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
     # Paid messages (super chat, 付费弹幕) outrank everything else.
     paid: FiniteFloat = 0.0
+    voice: bool = False  # transcribed from the viewer's voice message
 
 
 class ProductEvent(_Event):
@@ -102,12 +112,51 @@ class ControlEvent(_Event):
     action: Literal["pause", "resume"]
 
 
-class AudioEvent(_Event):
-    type: Literal["audio"]
+class VoiceEvent(_Event):
+    """A viewer's voice message, the whole clip in base64 (larger clips: POST /rooms/R/voice)."""
+
+    type: Literal["voice"]
+    id: Annotated[str, Field(min_length=1, max_length=128)]
+    user: User
+    format: Annotated[str, Field(min_length=1, max_length=16)]
+    data: Annotated[str, Field(min_length=1, max_length=MAX_VOICE_FRAME_BYTES)]
 
 
-Event = Annotated[ChatEvent | ProductEvent | RoomEvent | SpeechEvent | StreamEvent | ControlEvent | AudioEvent,
-                  Field(discriminator="type")]
+Speaker = Literal["streamer", "guest"]
+
+
+class AudioStartEvent(_Event):
+    """Opens a continuous audio stream on this socket: binary PCM16 frames follow until audio_end."""
+
+    type: Literal["audio_start"]
+    speaker: Speaker = "streamer"
+    format: Literal["pcm16"] = "pcm16"
+    rate: int = 16_000
+
+    @field_validator("rate")
+    @classmethod
+    def _rate(cls, v: int) -> int:
+        if v != 16_000:
+            raise ValueError(f"rate {v} Hz is not taken: send 16000 Hz mono PCM16 (resample before sending)")
+        return v
+
+
+class AudioEndEvent(_Event):
+    type: Literal["audio_end"]
+
+
+class TranscriptEvent(_Event):
+    """What someone on stage said: one finished utterance."""
+
+    type: Literal["transcript"]
+    speaker: Speaker = "streamer"
+    text: Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+    start: FiniteFloat | None = None   # unix seconds the speech began and ended, when known
+    end: FiniteFloat | None = None
+
+
+Event = Annotated[ChatEvent | ProductEvent | RoomEvent | SpeechEvent | StreamEvent | ControlEvent | VoiceEvent
+                  | AudioStartEvent | AudioEndEvent | TranscriptEvent, Field(discriminator="type")]
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 
@@ -115,13 +164,16 @@ def parse_event(frame: str | bytes | dict[str, Any]) -> Event:
     """Parse one frame. Raises EventError naming what is wrong; never anything else."""
     if isinstance(frame, bytes | bytearray | memoryview):
         raise EventError("binary frames are not accepted; send JSON text")
+    large = False
     if isinstance(frame, str):
-        frame = _loads(frame)
+        frame, large = _loads(frame)
     if not isinstance(frame, dict):
         raise EventError("an event must be a JSON object")
     _check_values(frame)
     if "type" not in frame:
         raise EventError("missing 'type'")
+    if large and frame["type"] != "voice":
+        raise EventError(f"frame is over the {MAX_FRAME_BYTES}-byte limit (only voice events may be larger)")
     try:
         return _ADAPTER.validate_python(frame)
     except ValidationError as e:
@@ -136,17 +188,20 @@ _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
-def _loads(text: str) -> Any:
+def _loads(text: str) -> tuple[Any, bool]:
+    """The parsed frame, and whether it is over MAX_FRAME_BYTES (then it must turn out a voice event)."""
     try:
         size = len(text.encode("utf-8"))
     except UnicodeEncodeError:  # lone surrogates: only a Python caller can hand us these, never a socket
         raise EventError("frame is not valid UTF-8 text") from None
-    if size > MAX_FRAME_BYTES:
-        raise EventError(f"frame of {size} bytes is over the {MAX_FRAME_BYTES}-byte limit")
+    limit = MAX_VOICE_FRAME_BYTES if '"voice"' in text else MAX_FRAME_BYTES  # a cheap test before parsing
+    if size > limit:
+        raise EventError(f"frame of {size} bytes is over the {limit}-byte limit")
     if text.count("[") + text.count("{") > MAX_DEPTH:  # a frame with fewer brackets cannot be too deep
         _check_depth(text)
     try:
-        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
+        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
+                          parse_constant=_parse_constant), size > MAX_FRAME_BYTES
     except RecursionError:  # _check_depth makes this unreachable; kept so a recursion can never escape
         raise EventError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as e:  # JSONDecodeError is a ValueError

@@ -64,9 +64,11 @@ async def until_interrupted() -> None:
 
 
 async def serve_forever(engine: AnswerEngine, *, host: str | None = None, port: int | None = None,
-                        source: str = "start-up", platform: Connection | None = None, room: str = "live") -> int:
+                        source: str = "start-up", platform: Connection | None = None, room: str = "live",
+                        mic: str | int | None = None) -> int:
     """Serve until Ctrl-C; with ``platform``, its room's events feed cohost room ``room`` and its sink
-    posts the replies. When the platform's stream ends the server stays up (the overlay says so)."""
+    posts the replies; with ``mic`` (a device, "" for the default), the microphone is its streamer.
+    When the platform's stream ends the server stays up (the overlay says so)."""
     cfg = engine.config
     token, generated = make_admin_token(cfg)
     store = CatalogStore(cfg.resolve(cfg.store.path))
@@ -90,6 +92,12 @@ async def serve_forever(engine: AnswerEngine, *, host: str | None = None, port: 
                 print(f"  note: {note}")
             create_task(app.state.hub.run_source(room, None, platform.source, platform.sink),
                         name=f"platform-{platform.source.name}", tasks=tasks)
+        if mic is not None:  # "" is the default input device
+            from .sources.microphone import Microphone
+
+            print(f"  microphone → room {room!r}: http://{shown}:{bound}/overlay?room={room}", flush=True)
+            create_task(app.state.hub.run_source(room, None, Microphone(app.state.hub.hearing, room, mic or None),
+                                                 None), name="microphone", tasks=tasks)
         await until_interrupted()
         await cancel_and_wait(*tasks)
         stop = getattr(platform.sink if platform else None, "stop", None)

@@ -149,7 +149,8 @@ def test_terminal_demo_answers_sample_questions(cache_dir):
 
 
 def test_live_demo_replays_the_recording_and_prints_replies(cache_dir):
-    """`cohost demo` starts the server, prints the overlay URL, replays the recording and prints chat replies."""
+    """`cohost demo` starts the server, prints the overlay URL, replays the recording (its voice lines too) and
+    prints chat replies and what the streamer was heard saying."""
     r = cohost("demo", "--speed", "60", "--port", "0", "--exit-after-replay", cache=cache_dir)
     assert r.returncode == 0, r.stderr
     assert "/overlay?room=demo" in r.stdout
@@ -157,6 +158,9 @@ def test_live_demo_replays_the_recording_and_prints_replies(cache_dir):
     assert len(replies) >= 10
     assert "dropped_deadline" in r.stdout or "answered" in r.stdout
     assert "Ctrl-C" not in r.stdout
+    # The voice lines are streamed in real time and heard: the fryer is put on stage by voice.
+    assert "🎙 主播：下面这款空气炸锅" in r.stdout
+    assert "voice_product_switch 1" in r.stdout and "transcripts 3" in r.stdout
 
 
 def read_until(proc: subprocess.Popen, pattern: str, timeout: float) -> tuple[str, threading.Thread]:

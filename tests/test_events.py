@@ -178,7 +178,7 @@ def test_other_non_object_input():
 SEEDS = [
     chat(), chat(paid=30), '{"type":"product","product_id":"dress"}', '{"type":"control","action":"pause"}',
     '{"type":"speech","state":"start"}', '{"type":"gift","user":{"id":"u"},"gift":"rose","value":5,"count":2}',
-    '{"type":"audio","clip":[1,2,3]}', '{"type":"order","user":{"id":"u"},"product_id":"dress"}',
+    '{"type":"voice","id":"v","user":{"id":"u"},"format":"wav","data":"UklGRg=="}', '{"type":"audio_start","rate":16000}', '{"type":"transcript","text":"来看6号链接"}', '{"type":"order","user":{"id":"u"},"product_id":"dress"}',
 ]
 NASTY = ["[", "]", "{", "}", '"', "\\", ",", ":", "NaN", "Infinity", "-", "1e999", "9" * 50, "true", "null",
          "\\ud800", "\\u0000", "有", "\x00", "[" * 200, "{\"a\":" * 50, "0" * 5000, "e", ".", '"ts":', "\ud800"]

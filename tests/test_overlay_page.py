@@ -919,3 +919,40 @@ def test_a_platform_connection_that_is_down_says_so(page: Page, harness: Overlay
     expect(status).to_be_visible()
     harness.push(room, {**make_state(room), "sources": [{**down, "state": "live", "message": "B站已连接"}]})
     expect(status).to_be_hidden()
+
+
+def test_what_the_streamer_said_and_questions_answered_aloud(
+        new_page: Callable[..., Page], harness: OverlayHarness, room: str, shots: Path) -> None:
+    """The last lines the streamer said show under the product (fillers left out), a question they answered out
+    loud carries "✓ 主播已回答"; over the camera (OBS) the lines show only with &transcript=1."""
+    transcript = [{"text": "嗯嗯", "kind": "filler", "ts": 1.0},
+                  {"text": "下面这款连衣裙", "kind": "switch", "ts": 2.0},
+                  {"text": "广东的话两天就到", "kind": "answer", "ts": 3.0},
+                  {"text": "对对对", "kind": "filler", "ts": 4.0}]
+    questions = [dict(BASE_STATE["questions"][0]),
+                 {"key": "q9", "text": "发货到广东要几天", "count": 4, "users": ["阿花"], "answer": "江浙沪约2天",
+                  "faq_id": "ship_time", "product_id": "dress", "spoken": True}]
+    harness.push(room, make_state(room, questions=questions, transcript=transcript, speaking=True, paused=True,
+                                  pause_reason=SPEECH))
+    page = new_page()
+    open_overlay(page, harness, room)
+    lines = page.locator("#transcript li")
+    expect(lines).to_have_count(2)
+    assert lines.all_inner_texts() == ["下面这款连衣裙", "广东的话两天就到"]
+    assert [lines.nth(i).get_attribute("data-kind") for i in range(2)] == ["switch", "answer"]
+    expect(page.locator(".question .spoken")).to_have_count(1)
+    expect(page.locator('.question[data-key="q9"] .spoken')).to_have_text("✓ 主播已回答")
+    assert page.locator('.question[data-key="q1"]').get_attribute("data-spoken") == "false"
+    (look,) = page.evaluate(READABILITY_JS, '.question[data-key="q9"] .spoken')
+    assert look["opacity"] == 1 and look["contrast"] >= 7, look
+    if has_cjk_font():
+        page.screenshot(path=str(shots / "teleprompter_voice.png"), animations="disabled")
+    for params, shown in (({"layout": "obs"}, False), ({"layout": "obs", "transcript": "1"}, True),
+                          ({"transcript": "0"}, False)):
+        page = new_page()
+        open_overlay(page, harness, room, **params)
+        expect(page.locator('.question[data-key="q9"] .spoken')).to_be_visible()
+        if shown:
+            expect(page.locator("#transcript")).to_be_visible()
+        else:
+            expect(page.locator("#transcript")).to_be_hidden()

@@ -12,7 +12,7 @@ from cohost.config import DialogConfig
 from cohost.dialog.handle import HandleState
 from cohost.dialog.room import OUTCOMES, OverlayChanged, Room, SendChat, StartTalkingPoints
 from cohost.engine import Decision
-from cohost.events import ChatEvent, ControlEvent, ProductEvent, RoomEvent, SpeechEvent, User
+from cohost.events import ChatEvent, ControlEvent, ProductEvent, RoomEvent, SpeechEvent, TranscriptEvent, User
 from cohost.knowledge.entries import Entry
 from cohost.sinks.base import SENT, SendResult
 from cohost.understand.intent import IntentResult
@@ -455,3 +455,102 @@ def test_a_stream_that_ends_withdraws_suggestions_and_says_so(room):
     assert room.snapshot(T0 + 1)["pause_reason"] == "直播已结束"
     again = room.on_event(StreamEvent(type="stream", state="start"), T0 + 2)
     assert any(isinstance(a, StartTalkingPoints) for a in again) and not room.paused
+
+
+# -- what the streamer says (transcripts) -------------------------------------------------------------------
+
+
+def heard(room: Room, text: str, now: float, end: float | None = None) -> list:
+    return room.on_event(TranscriptEvent(type="transcript", speaker="streamer", text=text, end=end), now)
+
+
+def test_filler_gives_the_turn_back_after_the_false_interruption_timeout(room):
+    """嗯/对对对 while speaking: suggestions come back false_interruption_s after it, not the full delay."""
+    room.on_event(SpeechEvent(type="speech", state="start"), T0)
+    room.on_event(SpeechEvent(type="speech", state="end"), T0 + 0.6)
+    heard(room, "嗯对对对", T0 + 0.8)
+    assert room.paused
+    room.tick(T0 + 1.1)
+    assert room.paused
+    room.tick(T0 + 1.25)
+    assert not room.paused
+    assert room.stats["speech_filler"] == 1
+    assert room.snapshot(T0 + 1.3)["transcript"][-1]["kind"] == "filler"
+
+
+def test_a_real_sentence_keeps_the_full_resume_delay(room):
+    """A transcript that says something, even without speech events (a client with its own ASR), pauses."""
+    heard(room, "这款面料是雪纺的，夏天穿很凉快", T0)
+    assert room.paused and room.snapshot(T0)["speaking"]
+    room.tick(T0 + 1.0)
+    assert room.paused
+    room.tick(T0 + 1.6)
+    assert not room.paused
+
+
+def test_the_streamer_switches_the_product_by_voice(room):
+    """来看6号链接 puts the fryer on stage: the dress's suggestions are withdrawn, new ones start."""
+    actions = heard(room, "好，来看6号链接", T0 + 1, end=T0 + 0.2)
+    assert room.on_stage == "fryer"
+    assert any(isinstance(a, StartTalkingPoints) and a.product_id == "fryer" for a in actions)
+    assert room.snapshot(T0 + 1)["product"]["id"] == "fryer"
+    assert room.transcript[-1].kind == "switch" and room.transcript[-1].product_id == "fryer"
+    assert room.stats["voice_product_switch"] == 1
+    assert list(room.voice_latencies_ms) == [pytest.approx(800.0)]
+    heard(room, "这个空气炸锅容量很大", T0 + 3)   # a name without a cue: no switch, no restart
+    assert room.on_stage == "fryer" and room.stats["voice_product_switch"] == 1
+
+
+def test_a_question_answered_out_loud_is_marked_and_its_chat_reply_withdrawn(room):
+    """The limiter holds a reply; the streamer answers it first: the reply is withdrawn and counted,
+    the overlay marks the question, and repeats within the window count as covered."""
+    room.limiter.record("busy", T0)
+    ship = entry("ship_time", "江浙沪次日达，广东2天左右", None)
+    feed(room, 1, "发货到广东要几天", ship, T0 + 0.1)
+    feed(room, 2, "发货到广东要几天", ship, T0 + 0.2)
+    group = room.groups["ship_time"]
+    heard(room, "广东两天就到", T0 + 0.8)
+    assert group.handle.state is HandleState.INTERRUPTED
+    assert not tick(room, T0 + 3)
+    assert room.stats["answered_by_streamer"] == 2
+    [q] = room.snapshot(T0 + 3)["questions"]
+    assert q["spoken"] and not q["replied"]
+    assert room.transcript[-1].kind == "answer" and room.transcript[-1].answered == ("faq:ship_time",)
+    feed(room, 3, "发货到广东要几天", ship, T0 + 5)
+    assert not tick(room, T0 + 6)
+    assert room.stats["covered_by_recent"] == 1
+    assert_all_accounted(room)
+
+
+def test_an_unanswerable_question_answered_out_loud_is_marked(room):
+    """A question the catalog cannot answer stays for the streamer; once they answer it, the overlay says so."""
+    for i in range(3):
+        room.on_decision(room.admit(chat(i, "有XXL吗"), T0 + i), decision("有XXL吗", None, product="dress"), T0 + i)
+    heard(room, "有人问XXL有没有", T0 + 4)     # reading it out is not answering it
+    assert not room.snapshot(T0 + 4)["questions"][0]["spoken"]
+    heard(room, "XXL也有的", T0 + 5)
+    assert room.snapshot(T0 + 5)["questions"][0]["spoken"]
+    assert room.stats["voice_answered"] == 1
+
+
+def test_talking_points_do_not_repeat_what_was_just_said(room):
+    """Generation is told what the streamer said; points that repeat it anyway are dropped."""
+    heard(room, "这个空气炸锅功率1500瓦，五分钟就能炸好", T0)
+    start = room.on_event(ProductEvent(type="product", product_id="fryer"), T0 + 1)
+    gen = next(a for a in start if isinstance(a, StartTalkingPoints))
+    assert gen.said == ("这个空气炸锅功率1500瓦，五分钟就能炸好",)
+    room.on_talking_points(gen.handle, ["功率1500瓦，五分钟炸好", "4.5升大容量，一家人够用"], T0 + 2)
+    assert room.snapshot(T0 + 2)["talking_points"] == ["4.5升大容量，一家人够用"]
+    assert room.stats["talking_points_already_said"] == 1
+
+
+def test_the_overlay_shows_the_last_lines_and_the_speech_model_hears_the_room(room):
+    for i, text in enumerate(["大家好", "嗯", "今天给大家带来这条裙子", "面料是雪纺的"]):
+        heard(room, text, T0 + i)
+    assert [line["text"] for line in room.snapshot(T0 + 4)["transcript"]] == ["嗯", "今天给大家带来这条裙子", "面料是雪纺的"]
+    assert room.recently_said(T0 + 4) == ["大家好", "今天给大家带来这条裙子", "面料是雪纺的"]
+    room.on_decision(room.admit(chat(9, "发货到广东要几天"), T0 + 4),
+                     decision("发货到广东要几天", None, product="dress"), T0 + 4)
+    words = room.listening_words(T0 + 5)
+    assert words.startswith("法式碎花连衣裙") and "发货到广东要几天" in words and "家用空气炸锅" in words
+    assert len(words) <= 120

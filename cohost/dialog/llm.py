@@ -37,6 +37,7 @@ import openai
 
 from ..config import LLMConfig, packaged
 from ..errors import CohostError, ConfigError
+from ..understand.streamer import already_said
 
 log = logging.getLogger(__name__)
 
@@ -406,8 +407,10 @@ async def talking_points(
     if client is None or not client.config.enabled:
         return fallback_talking_points(product, questions, n)
     facts = _facts_text(product)
+    said = [" ".join(str(line).split())[:MAX_QUESTION_CHARS] for line in product.get("recently_said") or []]
     messages = render_prompt(
-        "talking_points", prompts_dir=client.prompts_dir, n=n, facts=facts, questions=_questions_text(questions)
+        "talking_points", prompts_dir=client.prompts_dir, n=n, facts=facts, questions=_questions_text(questions),
+        said="\n".join(f"- {line}" for line in said[-MAX_QUESTIONS:] if line) or "（暂无）",
     )
     text = ""
     try:
@@ -443,7 +446,8 @@ _PRICE_ASKS = ("多少钱", "价格", "价钱", "几块", "几元", "什么价",
 def fallback_talking_points(product: dict[str, Any], questions: list[str], n: int = 3) -> list[str]:
     """Talking points from the catalog alone, in Chinese: what viewers ask first, then selling points.
 
-    Viewer text is only matched against spec names and price words, never repeated.
+    Viewer text is only matched against spec names and price words, never repeated. Lines the streamer
+    said in other words a moment ago (``product["recently_said"]``) come last.
     """
     name = str(product.get("name") or "").strip() or "这款"
     price = price_text(product.get("price"))
@@ -466,8 +470,9 @@ def fallback_talking_points(product: dict[str, Any], questions: list[str], n: in
         lines.append(f"{name}直播间价{price}元")
     if not lines:
         lines.append(f"现在讲解的是{name}，有问题可以打在公屏上")
+    said = [str(s) for s in product.get("recently_said") or []]
     out: list[str] = []
-    for line in lines:
+    for line in sorted(lines, key=lambda line: already_said(line, said)):  # stable: order kept otherwise
         if line not in out:
             out.append(line)
     return out[:n]

@@ -2,7 +2,7 @@
 
     admit(chat, now)                 → a WorkItem to decide (or None: stale on arrival)
     on_decision(item, decision, now) → queue a chat reply / count a question on the overlay
-    on_event(event, now)             → product change, streamer speech, pause, gifts
+    on_event(event, now)             → product change, streamer speech and transcripts, pause, gifts
     tick(now)                        → the replies to send now, expirations, resumptions
     on_sent(handle, result, now)     → the sink's report: answered, failed, or try again later
     snapshot(now)                    → what the teleprompter overlay shows
@@ -28,9 +28,10 @@ from rapidfuzz import fuzz
 
 from ..config import DialogConfig
 from ..engine import Decision
-from ..events import ChatEvent, ControlEvent, Event, ProductEvent, RoomEvent, SpeechEvent, StreamEvent
+from ..events import ChatEvent, ControlEvent, Event, ProductEvent, RoomEvent, SpeechEvent, StreamEvent, TranscriptEvent
 from ..knowledge.catalog import Catalog
 from ..sinks.base import SendResult
+from ..understand.streamer import StreamerReader, already_said, is_filler
 from .compose import compose_message
 from .handle import HandleState, ReplyHandle
 from .limiter import ChatLimiter, UserCooldown
@@ -41,8 +42,12 @@ PAID, ON_STAGE, OTHER = 0, 1, 2
 NEAR_DUPLICATE = 85  # rapidfuzz ratio at which two unanswered questions count as the same on the overlay
 OUTCOMES = ("answered", "aggregated", "covered_by_recent", "dropped_deadline", "dropped_cooldown",
             "dropped_overload", "dropped_stale", "unanswered_question", "not_a_question", "spam", "engine_error",
-            "withdrawn_catalog_changed", "withdrawn_paused", "send_failed", "complaint")
+            "withdrawn_catalog_changed", "withdrawn_paused", "send_failed", "complaint", "answered_by_streamer")
 MAX_FAILURE_REASONS = 50  # distinct send-failure reasons kept per room (a platform's error texts vary)
+TRANSCRIPT_LINES = 200    # the streamer's recent lines kept per room (/rooms/R/transcript)
+OVERLAY_LINES = 3         # of which the overlay shows the last few
+SAID_WINDOW_S = 300.0     # talking points do not repeat what was said this recently
+HOTWORD_CHARS = 120       # context handed to Whisper (each character is decoder prompt, paid per utterance)
 
 
 @dataclass
@@ -105,6 +110,23 @@ class QuestionCluster:
     times: list[float] = field(default_factory=list)
     users: list[str] = field(default_factory=list)
     replied_at: float | None = None  # when a chat reply with its answer was last reported sent
+    spoken_at: float | None = None   # when the streamer last answered it out loud
+
+
+@dataclass(frozen=True)
+class Line:
+    """One utterance of the streamer (or a guest), and what the room made of it."""
+
+    ts: float
+    speaker: str
+    text: str
+    kind: str                        # "filler", "switch", "answer", "talk"
+    product_id: str | None = None    # the product it switched to
+    answered: tuple[str, ...] = ()   # overlay question keys it answered
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ts": self.ts, "speaker": self.speaker, "text": self.text, "kind": self.kind,
+                "product_id": self.product_id, "answered": list(self.answered)}
 
 
 @dataclass(frozen=True)
@@ -126,6 +148,7 @@ class StartTalkingPoints:
     handle: ReplyHandle
     product_id: str
     questions: tuple[str, ...]
+    said: tuple[str, ...] = ()  # the streamer's recent words: points must not repeat them
 
 
 @dataclass(frozen=True)
@@ -163,9 +186,12 @@ class Room:
         self.talking_state = "idle"
         self.talking_handle: ReplyHandle | None = None
         self.gifters: dict[str, float] = {}
+        self.transcript: deque[Line] = deque(maxlen=TRANSCRIPT_LINES)
+        self.reader = StreamerReader(catalog)
         self.stats: Counter[str] = Counter()
         self.cancel_latencies_ms: deque[float] = deque(maxlen=10_000)
         self.decide_latencies_ms: deque[float] = deque(maxlen=100_000)
+        self.voice_latencies_ms: deque[float] = deque(maxlen=10_000)
         self.version = 0
 
     # -- input --------------------------------------------------------------------------------------------
@@ -243,6 +269,8 @@ class Room:
             return self._pause("ended", now) if event.state == "end" else self._resume("ended", now)
         if isinstance(event, SpeechEvent):
             return self._pause("speech", now) if event.state == "start" else self._resume_later("speech", now)
+        if isinstance(event, TranscriptEvent):
+            return self._heard(event, now)
         if isinstance(event, ControlEvent):
             return self._pause("operator", now) if event.action == "pause" else self._resume("operator", now)
         if isinstance(event, RoomEvent):
@@ -253,12 +281,68 @@ class Room:
                     self.gifters = {u: t for u, t in self.gifters.items() if now - t < self.config.gifter_priority_s}
         return []
 
+    def _heard(self, event: TranscriptEvent, now: float) -> list[Action]:
+        """The streamer said something: filler gives the turn back, a cue switches the product, an
+        answer to a question on the overlay marks it answered and withdraws its pending chat reply."""
+        text = event.text.strip()
+        self.stats["transcripts"] += 1
+        if event.end is not None:  # end of speech → the room acting on it (wall clock, as the ASR stamps it)
+            self.voice_latencies_ms.append(max(0.0, (now - event.end) * 1000))
+        if is_filler(text):
+            self.stats["speech_filler"] += 1
+            if text:
+                self.transcript.append(Line(now, event.speaker, text, "filler"))
+            # A false interruption: suggestions come back after the short timeout, not the full delay.
+            if "speech" in self.paused_by and self.resume_at is not None:
+                self.resume_at = min(self.resume_at, now + self.config.false_interruption_s)
+            return [OverlayChanged()] if text else []
+        actions: list[Action] = []
+        if "speech" not in self.paused_by:
+            # A transcript without speech events (a client with its own ASR): the streamer spoke just now.
+            actions += self._pause("speech", now)
+            actions += self._resume_later("speech", now)
+        switch = self.reader.product_switch(text)
+        if switch is not None and switch.product_id != self.on_stage:
+            self.stats["voice_product_switch"] += 1
+            actions += self._change_product(switch.product_id, now)
+            self.transcript.append(Line(now, event.speaker, text, "switch", product_id=switch.product_id))
+            return actions + [OverlayChanged()]
+        shown = self.snapshot(now)["questions"]
+        keys = self.reader.answered(text, [(q["key"], q["text"], q["answer"]) for q in shown])
+        for key in keys:
+            self._answered_aloud(key, now)
+        self.transcript.append(Line(now, event.speaker, text, "answer" if keys else "talk", answered=tuple(keys)))
+        return actions + [OverlayChanged()]
+
+    def _answered_aloud(self, key: str, now: float) -> None:
+        cluster = self.clusters.get(key)
+        if cluster is None:
+            return
+        cluster.spoken_at = now
+        self.stats["voice_answered"] += 1
+        if cluster.faq_id is None:
+            return
+        # Everyone watching heard it: the chat reply still waiting is withdrawn, and repeats of the
+        # question within the aggregation window count as covered, like a reply just sent.
+        group = self.groups.pop(cluster.faq_id, None)
+        if group is not None:
+            group.handle.interrupt("the streamer answered it out loud", now)
+            self.stats["answered_by_streamer"] += len(group.askers)
+        self.recently_sent[cluster.faq_id] = now
+
+    def recently_said(self, now: float) -> list[str]:
+        """What the streamer said lately (fillers left out), oldest first: talking points must not repeat it."""
+        return [line.text for line in self.transcript if line.kind != "filler" and now - line.ts <= SAID_WINDOW_S]
+
     def on_talking_points(self, handle: ReplyHandle, points: list[str], now: float) -> list[Action]:
         """Generated talking points arrive; they are shown only if nobody withdrew them meanwhile."""
         if handle is not self.talking_handle or handle.done():
             return []
         handle.complete()
-        self.talking_points = points
+        said = self.recently_said(now)
+        kept = [p for p in points if not already_said(p, said)]
+        self.stats["talking_points_already_said"] += len(points) - len(kept)
+        self.talking_points = kept
         self.talking_state = "ready"
         return [OverlayChanged()]
 
@@ -378,13 +462,16 @@ class Room:
             reason = "已手动暂停"
         elif "speech" in self.paused_by:
             reason = "主播正在讲解"
+        lines = [line for line in self.transcript if now - line.ts <= window][-OVERLAY_LINES:]
         return {
             "type": "state", "room": self.name, "paused": self.paused, "pause_reason": reason,
             "speaking": "speech" in self.paused_by,
+            "transcript": [{"text": line.text, "kind": line.kind, "ts": line.ts} for line in lines],
             "product": self._product_card(),
             "questions": [{"key": c.key, "text": c.text, "count": n, "users": c.users[-5:], "answer": c.answer,
                            "faq_id": c.faq_id, "product_id": c.product_id,
-                           "replied": c.replied_at is not None and now - c.replied_at <= window}
+                           "replied": c.replied_at is not None and now - c.replied_at <= window,
+                           "spoken": c.spoken_at is not None and now - c.spoken_at <= window}
                           for n, _, c in questions[:limit]],
             "talking_points": list(self.talking_points) if self.talking_state == "ready" else [],
             "talking_points_state": self.talking_state,
@@ -393,6 +480,24 @@ class Room:
 
     def top_questions(self, now: float, n: int = 5) -> list[str]:
         return [q["text"] for q in self.snapshot(now, n)["questions"]]
+
+    def listening_words(self, now: float, max_chars: int = HOTWORD_CHARS) -> str:
+        """Words the speech model should expect from the streamer now: the product on stage, the questions
+        on the overlay (the streamer reads from it), the other products' names, then the answers shown."""
+        words: list[str] = []
+        product = self.catalog.product(self.on_stage) if self.on_stage else None
+        if product is not None:
+            words.append(product.name)
+        questions = self.snapshot(now, 5)["questions"]
+        words += [q["text"] for q in questions]
+        words += [p.name for p in self.catalog.products if p is not product]
+        words += [(q["answer"] or "")[:20] for q in questions]
+        out = ""
+        for w in words:
+            w = " ".join(w.split())
+            if w and w not in out and len(out) + len(w) < max_chars:
+                out = f"{out} {w}" if out else w
+        return out
 
     # -- internals ----------------------------------------------------------------------------------------
 
@@ -462,6 +567,7 @@ class Room:
         """A new catalog version serves. Replies not yet sent whose answer changed or is gone are
         withdrawn (a price said in public must be the current one); overlay answers are refreshed."""
         self.catalog = catalog
+        self.reader = StreamerReader(catalog)
         withdrawn = [g for g in self.groups.values() if g.entry_id in changed]
         for g in withdrawn:
             del self.groups[g.entry_id]
@@ -520,7 +626,8 @@ class Room:
                              product_id=self.on_stage)
         self.talking_handle = handle
         self.talking_state = "generating"
-        return [StartTalkingPoints(handle, self.on_stage, tuple(self.top_questions(now)))]
+        return [StartTalkingPoints(handle, self.on_stage, tuple(self.top_questions(now)),
+                                   tuple(self.recently_said(now)))]
 
     def _pause(self, why: str, now: float) -> list[Action]:
         if why == "speech":
@@ -576,5 +683,5 @@ class Room:
             self.stats["answered"] + self.stats["aggregated"]
 
 
-__all__ = ["Action", "HandleState", "OverlayChanged", "Room", "SendChat", "StartTalkingPoints", "Unanswered",
+__all__ = ["Action", "HandleState", "Line", "OverlayChanged", "Room", "SendChat", "StartTalkingPoints", "Unanswered",
            "WorkItem"]

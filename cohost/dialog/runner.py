@@ -311,7 +311,7 @@ class RoomRunner:
         if product is None:
             return
         card = {"id": product.id, "name": product.name, "price": product.price, "specs": dict(product.specs),
-                "selling_points": list(product.selling_points)}
+                "selling_points": list(product.selling_points), "recently_said": list(action.said)}
         handle = action.handle
 
         async def generate() -> None:

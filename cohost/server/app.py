@@ -4,6 +4,8 @@
     ws://HOST:PORT/ws/overlay?room=R[&token=T]  overlay state snapshots out
     http://HOST:PORT/overlay?room=R             the overlay page (an OBS browser source)
     http://HOST:PORT/rooms/R/stats              what happened to every message (ingest or admin token)
+    http://HOST:PORT/rooms/R/transcript         what the streamer said lately (ingest or admin token)
+    POST http://HOST:PORT/rooms/R/voice         a viewer's voice message too large for a frame (ingest token)
     http://HOST:PORT/admin                      catalog owners' page (admin token)
     http://HOST:PORT/api/...                    catalog owners' API, documented at /docs (admin token)
 
@@ -12,6 +14,7 @@ A room answers from the store's default shop unless its URLs add &shop=S.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -26,8 +29,24 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from ..aio import cancel_and_wait, create_task
 from ..config import Config
-from ..events import MAX_FRAME_BYTES, EventError, parse_event
+from ..errors import CohostError
+from ..events import (
+    MAX_FRAME_BYTES,
+    AudioEndEvent,
+    AudioStartEvent,
+    ChatEvent,
+    Event,
+    EventError,
+    TranscriptEvent,
+    User,
+    VoiceEvent,
+    parse_event,
+)
+from ..hearing.audio import FORMATS, AudioError
+from ..hearing.ears import AudioStream
+from ..hearing.worker import AsrBusy, AsrStale
 from ..knowledge.service import CatalogService
 from ..knowledge.store import StoreError
 from .admin import install_error_handlers, make_router
@@ -125,6 +144,55 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
             raise HTTPException(404, f"no room {room!r}")
         return JSONResponse(body)
 
+    @app.get("/rooms/{room}/transcript")
+    async def transcript(room: str, request: Request) -> JSONResponse:
+        if not may_see_rooms(request):
+            raise HTTPException(401, "this server needs a token for room transcripts")
+        entry = hub.rooms.get(room)
+        if entry is None:
+            raise HTTPException(404, f"no room {room!r}")
+        return JSONResponse({"room": room, "lines": [line.as_dict() for line in entry.runner.room.transcript]})
+
+    @app.post("/rooms/{room}/voice")
+    async def voice(room: str, request: Request, user_id: str = Query(..., min_length=1, max_length=128),
+                    user_name: str = Query("", max_length=64), id: str | None = Query(None, max_length=128),
+                    format: str = Query(..., max_length=16)) -> JSONResponse:
+        """A viewer's voice message as the raw file in the body; it joins the room's chat as a voice message."""
+        given = request.query_params.get("token")
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        if not _token_ok(config.server.ingest_token_env, given):
+            raise HTTPException(401, "bad or missing ingest token")
+        entry = hub.rooms.get(room)
+        if entry is None or not entry.ingest:
+            raise HTTPException(404, f"no room {room!r} with a source connected to post the reply")
+        if format.lower() not in FORMATS:
+            raise HTTPException(415, f"unknown audio format {format[:16]!r}; send one of {', '.join(FORMATS)}")
+        limit = config.asr.max_clip_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise HTTPException(413, f"the clip is over the {limit}-byte limit")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise HTTPException(413, f"the clip is over the {limit}-byte limit")
+        event = VoiceEvent(type="voice", id=id or f"voice-{secrets.token_hex(6)}",
+                           user=User(id=user_id, name=user_name), format=format, data="-")
+        try:
+            chat: ChatEvent = await hub.hearing.voice_message(room, event, bytes(body),
+                                                             deadline_s=config.dialog.deadline_s)
+        except AudioError as e:
+            raise HTTPException(422, str(e)) from None
+        except (AsrBusy, AsrStale) as e:
+            raise HTTPException(429, str(e)) from None
+        except CohostError as e:
+            raise HTTPException(503, str(e)) from None
+        if not entry.runner.submit(chat):
+            raise HTTPException(503, "room overloaded; voice message dropped")
+        return JSONResponse({"id": chat.id, "text": chat.text, "voice": True})
+
     async def admitted(ws: WebSocket, kind: SocketKind, token: str | None, room: str, shop: str | None
                        ) -> tuple[RoomEntry, Source | SocketWriter] | None:
         """Accept the socket and join it to its room; None after closing it with a code and reason.
@@ -163,6 +231,35 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
         entry, source = joined
         assert isinstance(source, Source) and source.writer is not None
         writer = source.writer
+        stream: AudioStream | None = None
+        clips: set[asyncio.Task[None]] = set()
+
+        def error(message: str, **extra: object) -> None:
+            # Through the writer, never awaited: a client that floods bad frames and reads nothing fills
+            # its own queue and is closed, the room is not held up.
+            writer.send(json.dumps({"type": "error", "error": message, **extra}, ensure_ascii=False))
+
+        def heard(event: Event) -> bool:
+            # What the stream's sender hears back: each utterance as transcribed (an integrator checks
+            # their audio arrives as speech), then the event goes into the room like any other.
+            if isinstance(event, TranscriptEvent):
+                writer.send(json.dumps({"type": "heard", "speaker": event.speaker, "text": event.text,
+                                        "start": event.start, "end": event.end}, ensure_ascii=False))
+            return entry.runner.submit(event)
+
+        async def finish(old: AudioStream) -> None:
+            await old.finish()
+            writer.send(json.dumps({"type": "audio_end", "speaker": old.speaker, **old.stats}))
+
+        async def hear_clip(event: VoiceEvent) -> None:
+            try:
+                chat = await hub.hearing.voice_message(room, event, deadline_s=config.dialog.deadline_s)
+            except (AudioError, AsrBusy, AsrStale) as e:
+                error(str(e), id=event.id)
+                return
+            if not entry.runner.submit(chat):
+                error("room overloaded; event dropped", id=event.id)
+
         try:
             while not writer.closed:
                 message = await ws.receive()
@@ -170,21 +267,50 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
                     break
                 frame = message.get("text")
                 if frame is None:
-                    frame = message.get("bytes") or b""
+                    data = message.get("bytes") or b""
+                    if stream is None:
+                        error('binary frames are audio: send {"type": "audio_start"} first',
+                              frame=f"<{len(data)} bytes>")
+                    elif (why := stream.feed(data)) is not None:
+                        error(why, frame=f"<{len(data)} bytes>")
+                    continue
                 try:
                     event = parse_event(frame)
                 except EventError as e:
-                    excerpt = frame[:200] if isinstance(frame, str) else f"<{len(frame)} bytes>"
-                    # Through the writer, never awaited: a client that floods bad frames and reads nothing
-                    # fills its own queue and is closed, the room is not held up.
-                    writer.send(json.dumps({"type": "error", "error": str(e), "frame": excerpt}, ensure_ascii=False))
+                    error(str(e), frame=frame[:200])
+                    continue
+                if isinstance(event, AudioStartEvent):
+                    if stream is not None:  # a new stream replaces the old one; what it heard last still counts
+                        create_task(finish(stream), name=f"audio-{room}-finish", tasks=clips)
+                        stream = None
+                    try:
+                        stream = hub.hearing.open_stream(room, event.speaker, heard, error)
+                    except AudioError as e:
+                        error(str(e))
+                    continue
+                if isinstance(event, AudioEndEvent):
+                    if stream is None:
+                        error("audio_end without audio_start")
+                    else:
+                        # The last words are still transcribed, but chat on this socket does not wait for them.
+                        create_task(finish(stream), name=f"audio-{room}-finish", tasks=clips)
+                        stream = None
+                    continue
+                if isinstance(event, VoiceEvent):
+                    if sum(1 for t in clips if t.get_name().startswith("voice-")) >= config.asr.max_queued_clips:
+                        error("too many voice messages in progress on this connection; wait for their replies",
+                              id=event.id)
+                    else:
+                        create_task(hear_clip(event), name=f"voice-{room}-{event.id}", tasks=clips)
                     continue
                 if not entry.runner.submit(event):
-                    writer.send(json.dumps({"type": "error", "error": "room overloaded; event dropped",
-                                            "id": getattr(event, "id", None)}))
+                    error("room overloaded; event dropped", id=getattr(event, "id", None))
         except (WebSocketDisconnect, RuntimeError):  # RuntimeError: receive after our close
             pass
         finally:
+            if stream is not None:
+                await stream.close()
+            await cancel_and_wait(*clips)
             entry.leave(source)
             await writer.stop()
 

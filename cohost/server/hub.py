@@ -34,6 +34,7 @@ from ..config import Config
 from ..dialog.room import Room
 from ..dialog.runner import RoomRunner, TalkingPoints
 from ..engine import AnswerEngine
+from ..hearing.ears import Hearing
 from ..knowledge.recorder import GapRecorder
 from ..knowledge.service import CatalogService
 from ..sinks.base import SENT, OutgoingReply, ReplySink, SendResult
@@ -144,12 +145,14 @@ class Hub:
         self.rooms: dict[str, RoomEntry] = {}
         self._lock = asyncio.Lock()
         self.gaps = GapRecorder(catalogs.store)
+        self.hearing = Hearing(config.asr, config.resolve(config.cache_dir), config.base_dir)
         self._tasks: set[asyncio.Task[None]] = set()
         catalogs.listen(self._catalog_swapped)
 
     async def start(self) -> None:
         create_task(self.gaps.run(), name="gap-recorder", tasks=self._tasks)
         create_task(self.catalogs.watch(), name="catalog-watch", tasks=self._tasks)
+        create_task(self.hearing.start(), name="asr-preload", tasks=self._tasks)
 
     @property
     def engine(self) -> AnswerEngine:
@@ -220,6 +223,7 @@ class Hub:
                                     talking_points=self._talking_points,
                                     on_gap=lambda r, gap, s=shop: self.gaps.add(s, r, gap))
                 entry = self.rooms[name] = RoomEntry(runner, shop)
+                self.hearing.listen_for(name, lambda r=runner: r.room.listening_words(r.clock.now()))
                 await runner.start()
             if isinstance(what, Source):
                 entry.ingest.append(what)
@@ -237,6 +241,7 @@ class Hub:
                 raise TooManyRooms(f"this server has {cap} rooms in use (server.max_rooms)")
             _, name = min(vacant)
             entry = self.rooms.pop(name)
+            self.hearing.forget(name)
             await entry.runner.stop()
             log.info("closed vacant room %s to make way for a new one", name)
 
@@ -278,6 +283,7 @@ class Hub:
                 await writer.stop()
         self.rooms.clear()
         await self.gaps.flush()
+        await asyncio.to_thread(self.hearing.close)
 
     def _catalog_swapped(self, shop: str, engine: AnswerEngine) -> None:
         for entry in self.rooms.values():
@@ -312,6 +318,7 @@ class Hub:
         owner = entry.owner
         return {"room": name, "shop": entry.shop, "stats": dict(r.stats), "pending": r.pending_count(),
                 "idle": entry.runner.idle, "cancel_latencies_ms": sorted(r.cancel_latencies_ms),
+                "voice_latencies_ms": sorted(r.voice_latencies_ms),
                 "send_failures": dict(r.send_failures), "send_retries": dict(r.retry_reasons),
                 "reply_owner": owner.name if owner else None,
                 "sources": len(entry.ingest), "overlays": len(entry.overlays),

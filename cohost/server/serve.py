@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import uvicorn
 from fastapi import FastAPI
 
-from ..events import MAX_FRAME_BYTES
+from ..events import MAX_VOICE_FRAME_BYTES
 
 
 @contextlib.asynccontextmanager
@@ -18,7 +18,7 @@ async def running_server(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", ws="websockets-sansio",
                             # Frames over the event limit get a clear error; far larger ones (and
                             # decompression bombs) close the socket before they are buffered whole.
-                            ws_max_size=MAX_FRAME_BYTES * 4, lifespan="on")
+                            ws_max_size=2 * MAX_VOICE_FRAME_BYTES, lifespan="on")
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve(), name="uvicorn")

@@ -23,12 +23,30 @@ from ..jsonl import read_objects
 
 
 def load_recording(path: Path) -> list[dict[str, Any]]:
+    """A recording's events. A ``voice_line`` ({"type": "voice_line", "file": "fryer.wav", "speaker":
+    "streamer"}) names an audio file beside the recording, or one of cohost's packaged voice lines."""
     events = []
     for n, event in read_objects(path, "recording"):
         if "type" not in event:
             raise CohostError(f"{path}: line {n}: expected an event object with a 'type'")
+        if event["type"] == "voice_line":
+            event = {**event, "file": str(_voice_file(path, n, event.get("file")))}
         events.append(event)
     return events
+
+
+def _voice_file(recording: Path, n: int, name: Any) -> Path:
+    import importlib.resources
+
+    if not isinstance(name, str) or not name:
+        raise CohostError(f"{recording}: line {n}: a voice_line needs a \"file\"")
+    beside = recording.parent / name
+    if beside.is_file():
+        return beside
+    packaged = Path(str(importlib.resources.files("cohost") / "samples" / "voice" / Path(name).name))
+    if packaged.is_file():
+        return packaged
+    raise CohostError(f"{recording}: line {n}: no audio file {name!r} beside the recording or in cohost's samples")
 
 
 @dataclass
@@ -36,6 +54,7 @@ class ReplayResult:
     sent: int = 0
     replies: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    heard: list[dict[str, Any]] = field(default_factory=list)  # what the server heard of the voice lines
 
 
 async def replay(url: str, events: list[dict[str, Any]], *, speed: float = 1.0,
@@ -54,7 +73,10 @@ async def replay(url: str, events: list[dict[str, Any]], *, speed: float = 1.0,
             with contextlib.suppress(websockets.ConnectionClosed):
                 async for raw in ws:
                     msg = json.loads(raw)
-                    (result.replies if msg.get("type") == "reply" else result.errors).append(msg)
+                    kind = msg.get("type")
+                    if kind == "audio_end":
+                        continue
+                    {"reply": result.replies, "heard": result.heard}.get(kind, result.errors).append(msg)
                     if on_message is not None:
                         on_message(msg)
 
@@ -68,6 +90,13 @@ async def replay(url: str, events: list[dict[str, Any]], *, speed: float = 1.0,
                 delay = due - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
+            if event["type"] == "voice_line":
+                # Audio cannot be sped up: the recording waits while the line is spoken and heard.
+                started = time.monotonic()
+                await _speak(ws, event, result)
+                start_wall += time.monotonic() - started
+                result.sent += 1
+                continue
             await ws.send(json.dumps({**event, "ts": time.time()}, ensure_ascii=False))
             result.sent += 1
         until = time.monotonic() + linger_s
@@ -78,6 +107,17 @@ async def replay(url: str, events: list[dict[str, Any]], *, speed: float = 1.0,
         await ws.close()
         await read_task
     return result
+
+
+async def _speak(ws: Any, event: dict[str, Any], result: ReplayResult, hear_within_s: float = 4.0) -> None:
+    from .audio_stream import load_audio, send_audio
+
+    audio = await asyncio.to_thread(load_audio, Path(event["file"]), max_seconds=120.0)
+    heard = len(result.heard)
+    await send_audio(ws, audio, str(event.get("speaker") or "streamer"))
+    until = time.monotonic() + hear_within_s
+    while len(result.heard) == heard and time.monotonic() < until:  # noqa: ASYNC110 (the reader appends)
+        await asyncio.sleep(0.05)
 
 
 def ingest_url(host: str, port: int, room: str, token: str | None = None) -> str:

@@ -114,6 +114,11 @@ class ProductResolver:
         self._surfaces = sorted(((s, next(iter(ids))) for s, ids in surfaces.items() if len(ids) == 1),
                                 key=lambda x: -len(x[0]))
 
+    @property
+    def surfaces(self) -> list[tuple[str, str]]:
+        """(lower-case name, alias or head noun, product id), longest first; each names one product only."""
+        return list(self._surfaces)
+
     def resolve(self, text: str, on_stage: str | None) -> Resolution:
         """Resolve the product in already-normalised text."""
         found: dict[str, None] = {}

@@ -18,6 +18,8 @@ cohost/events.py, ready for ``cohost replay knowledge/demo/session.jsonl --speed
     {"type":"like","user":{...},"count":5,"ts":...}
     {"type":"enter"|"follow","user":{...},"ts":...}
     {"type":"order","user":{...},"product_id":"dress","ts":...}
+    {"type":"voice_line","file":"fryer.wav","speaker":"streamer","ts":...}   a clip from cohost/samples/voice,
+                                       streamed by the replay in real time (the recording waits for it)
 
 What the stream looks like: a short opening (viewers arriving, greetings), then nine product slots of
 1-2.5 minutes (dress is brought back once, 返场). Right after each product change comes a 10-20 s burst of
@@ -551,6 +553,21 @@ class Session:
         self.lottery()
         self.paid()
         self.room()
+        self.voice()
+
+    def voice(self) -> None:
+        """The streamer's voice lines (packaged clips, streamed in real time by the replay): the fryer is
+        introduced by voice a few seconds before the platform's product card changes, and at the dress's
+        return three viewers ask about shipping to 广东, the streamer answers out loud, then says 嗯嗯对对对.
+        No random draws: everything else in the file stays as it was."""
+        fryer = next(start for start, _e, pid in self.slots if pid == "fryer")
+        self.add(fryer - 4.0, {"type": "voice_line", "file": "fryer.wav", "speaker": "streamer"})
+        dress_end = [end for _s, end, pid in self.slots if pid == "dress"][1]
+        for i, user in enumerate(self.lurkers[:5]):
+            self.add(dress_end - 22.0 + i * 0.6, {"type": "chat", "id": f"v{i + 1}", "user": user,
+                                                   "text": "发货到广东要几天"}, "question")
+        self.add(dress_end - 18.0, {"type": "voice_line", "file": "guangdong.wav", "speaker": "streamer"})
+        self.add(dress_end - 11.0, {"type": "voice_line", "file": "filler.wav", "speaker": "streamer"})
 
     def speech(self) -> None:
         rng = self.rng
@@ -721,7 +738,7 @@ class Session:
         for off, _seq, ev, cat in sorted(self.events, key=lambda e: (round(e[0], 3), e[1])):
             ev = dict(ev)
             ev["ts"] = round(START_TS + off, 3)
-            if ev["type"] == "chat":
+            if ev["type"] == "chat" and not ev["id"]:  # voice() names its own, so the others keep theirs
                 n += 1
                 ev["id"] = f"e{n}"
                 paid = ev.pop("paid", None)
@@ -747,13 +764,15 @@ def main() -> int:
         for ev, _cat in rows:
             f.write(json.dumps(ev, ensure_ascii=False, separators=(",", ":")) + "\n")
 
-    # Check what was written: every line parses, ts sorted, chat ids e1..eN unique.
+    # Check what was written: every line parses, ts sorted, chat ids e1..eN (and voice()'s v1..) unique.
     evs = [json.loads(line) for line in args.out.read_text(encoding="utf-8").splitlines()]
     ts = [e["ts"] for e in evs]
     assert all(a <= b for a, b in zip(ts, ts[1:], strict=False)), "not sorted by ts"
     assert ts[0] == START_TS
     chats = [e for e in evs if e["type"] == "chat"]
-    assert [c["id"] for c in chats] == [f"e{i}" for i in range(1, len(chats) + 1)]
+    numbered = [c["id"] for c in chats if c["id"].startswith("e")]
+    assert numbered == [f"e{i}" for i in range(1, len(numbered) + 1)]
+    assert len({c["id"] for c in chats}) == len(chats)
 
     span = ts[-1] - ts[0]
     types = Counter(e["type"] for e in evs)
