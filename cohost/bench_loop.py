@@ -25,6 +25,7 @@ from typing import Any
 import websockets
 from fastapi import FastAPI
 
+from .aio import cancel_and_wait
 from .config import packaged
 from .dialog.runner import RoomRunner
 from .engine import AnswerEngine
@@ -109,16 +110,14 @@ async def _run_client(app: FastAPI, url: str, room: str, product_id: str, rate: 
     return sent, json.loads(out), runner
 
 
-def _speech_file(seconds: float, folder: str) -> None:
-    """A WAV of the streamer talking for ``seconds``: the real clips (../shared/data/speech-zh, when there)
-    and the packaged voice lines, each followed by 1.5 s of quiet, over and over."""
+def _speech(seconds: float) -> Any:
+    """The streamer talking for ``seconds``: the packaged voice lines and the real clips
+    (../shared/data/speech-zh, when there), each followed by 1.5 s of quiet, over and over."""
     import importlib.resources
-    from pathlib import Path
 
     import numpy as np
 
     from .bench_asr import DEFAULT_CLIPS
-    from .hearing.audio import encode_wav
     from .sources.audio_stream import load_audio
 
     voice = importlib.resources.files("cohost") / "samples" / "voice"
@@ -127,21 +126,26 @@ def _speech_file(seconds: float, folder: str) -> None:
         paths += sorted(p for p in DEFAULT_CLIPS.iterdir() if p.suffix in (".wav", ".flac"))
     gap = np.zeros(int(1.5 * 16000), dtype=np.float32)
     script = np.concatenate([x for p in paths for x in (load_audio(p), gap)])
-    audio = np.tile(script, int(seconds * 16000 / len(script)) + 1)[: int(seconds * 16000)]
-    (Path(folder) / "speech.wav").write_bytes(encode_wav(audio))
+    return np.tile(script, int(seconds * 16000 / len(script)) + 1)[: int(seconds * 16000)]
 
 
-async def _stream_audio(app: FastAPI, port: int, room: str, wav: str) -> asyncio.subprocess.Process:
-    """`cohost send-audio` in its own process, once the load generator holds the room (it owns the replies)."""
+async def _stream_audio(app: FastAPI, room: str, audio: Any) -> None:
+    """The streamer's mic into the room, paced in real time as frames from a socket are, once the load
+    generator holds the room (it owns the replies); runs until cancelled."""
+    from .sources.audio_stream import paced, pcm_frames
+
     deadline = time.perf_counter() + 30
     while time.perf_counter() < deadline:  # noqa: ASYNC110 (the hub signals nothing when a room opens)
         entry = app.state.hub.rooms.get(room)
         if entry is not None and entry.ingest:
             break
-        await asyncio.sleep(0.02)
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cohost", "send-audio", wav, "--room", room, "--port", str(port),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        await asyncio.sleep(0.01)
+    stream = app.state.hub.hearing.open_stream(room, "streamer", entry.runner.submit)
+    try:
+        async for frame in paced(pcm_frames(audio)):
+            stream.feed(frame)
+    finally:
+        await stream.close()
 
 
 async def bench_loop(engine: AnswerEngine, *, rate: float, duration_s: float, cancel_trials: int = 40,
@@ -162,25 +166,21 @@ async def bench_loop(engine: AnswerEngine, *, rate: float, duration_s: float, ca
     voice: dict[str, Any] = {}
     try:
         async with live_server(engine, port=0) as (app, port):
-            with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as f, \
-                    tempfile.TemporaryDirectory() as tmp:
+            with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as f:
                 json.dump(texts, f, ensure_ascii=False)
                 f.flush()
                 speaker = None
                 if audio:  # the streamer's mic runs through the whole measurement, model loaded first
-                    _speech_file(duration_s + engine.config.dialog.deadline_s + 5, tmp)
+                    speech = _speech(duration_s + engine.config.dialog.deadline_s + 5)
                     await asyncio.to_thread(app.state.hub.hearing.transcriber.load)
-                    speaker = asyncio.create_task(_stream_audio(app, port, room, str(Path(tmp) / "speech.wav")))
+                    speaker = asyncio.create_task(_stream_audio(app, room, speech))
                 try:
                     sent, replies, runner = await _run_client(
                         app, ingest_url("127.0.0.1", port, room), room, engine.catalog.products[0].id, rate, total,
                         f.name, settle_s=engine.config.dialog.deadline_s + 5)
                 finally:
                     if speaker is not None:
-                        proc = await speaker
-                        if proc.returncode is None:
-                            proc.terminate()
-                        await proc.wait()
+                        await cancel_and_wait(speaker)
             stats = dict(runner.room.stats)
             if audio:
                 heard = list(runner.room.voice_latencies_ms)

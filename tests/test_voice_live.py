@@ -11,6 +11,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -357,3 +358,18 @@ def test_run_mic_hears_the_streamer_through_the_microphone_source(engine, monkey
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     asyncio.run(main())
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "speech-zh").is_dir(),
+                    reason="needs ../shared/data/speech-zh")
+def test_bench_asr_reports_what_the_issue_asks_for(engine):
+    """`cohost bench asr --json`: rtf, clip5s_p95_ms, end_of_speech_p95_ms, cer, peak_rss_mb, from real runs."""
+    from cohost.bench_asr import bench_asr
+
+    report = asyncio.run(bench_asr(engine, repeats=1, stream_rounds=1))
+    for key in ("rtf", "clip5s_p95_ms", "end_of_speech_p95_ms", "cer", "peak_rss_mb"):
+        assert isinstance(report[key], float) and report[key] > 0, key
+    assert report["clips"] == 3 and len(report["per_clip"]) == 3
+    assert report["utterances"] >= 5 and report["voice_product_switches"] == 1
+    assert report["cer"] < 0.5
+    json.dumps(report)
