@@ -136,7 +136,7 @@ class Hearing:
         result = await self.worker.transcribe(np.concatenate([pad, audio, pad]), priority=VIEWER,
                                               hotwords=self.hotwords(room), deadline=deadline)
         self.stats["voice_messages"] += 1
-        text = result.text.strip() or ""
+        text = result.text.strip()
         if not text:
             raise AudioError("no speech heard in the clip")
         return ChatEvent(type="chat", id=event.id, user=event.user, text=text[:500], voice=True,

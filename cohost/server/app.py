@@ -58,6 +58,14 @@ STATIC = Path(__file__).with_name("static")
 ROOM_NAME_MAX = 64
 
 
+def _given_token(request: Request) -> str | None:
+    """The token a request carries: a Bearer header, else ?token=."""
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.query_params.get("token")
+
+
 def _token_ok(expected_env: str, given: str | None) -> bool:
     expected = os.environ.get(expected_env)
     # Bytes: compare_digest raises TypeError on a non-ASCII str.
@@ -104,10 +112,7 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
     def may_see_rooms(request: Request) -> bool:
         """Room names and their traffic are for the operator: once an ingest or overlay token is set, the
         ingest or the admin token is needed (as ?token= or a Bearer header)."""
-        given = request.query_params.get("token")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
+        given = _given_token(request)
         ingest = os.environ.get(config.server.ingest_token_env)
         if not (ingest or os.environ.get(config.server.overlay_token_env)):
             return True
@@ -158,11 +163,7 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
                     user_name: str = Query("", max_length=64), id: str | None = Query(None, max_length=128),
                     format: str = Query(..., max_length=16)) -> JSONResponse:
         """A viewer's voice message as the raw file in the body; it joins the room's chat as a voice message."""
-        given = request.query_params.get("token")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        if not _token_ok(config.server.ingest_token_env, given):
+        if not _token_ok(config.server.ingest_token_env, _given_token(request)):
             raise HTTPException(401, "bad or missing ingest token")
         entry = hub.rooms.get(room)
         if entry is None or not entry.ingest:
