@@ -111,6 +111,40 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_reply(args: argparse.Namespace) -> int:
+    """Run texts through the gate every reply passes; exit 1 when any would be rewritten or blocked."""
+    from .config import load_config
+    from .gate import Gate
+    from .knowledge.catalog import load_catalog
+    from .knowledge.moderation import Moderation
+
+    cfg = load_config(args.config)
+    catalog = load_catalog(Path(args.catalog) if args.catalog else cfg.resolve(cfg.catalog))
+    if args.product:
+        product = catalog.product(args.product)
+        if product is None:
+            known = ", ".join(p.id for p in catalog.products) or "none"
+            raise CohostError(f"no product {args.product!r} in the catalog (products: {known})")
+        facts = "\n".join([product.facts_text(), *(f.answer for f in product.faqs)])
+    else:
+        facts = "\n".join(f.answer for f in catalog.shop.faqs)
+    gate = Gate()
+    store = cfg.resolve(cfg.store.path)
+    if store.exists():  # the owner's own words from /admin
+        words = Moderation(store).words(args.shop or cfg.store.shop)
+        gate = gate.with_words(words["banned"], words["allowed"])
+    texts = args.text or [line.strip() for line in sys.stdin if line.strip()]
+    worst = 0
+    for text in texts:
+        v = gate.check(text, facts, kind=args.kind)
+        why = f"  [{', '.join(map(str, v.problems or v.warnings))}: {v.explain()}]" if v.problems or v.warnings else ""
+        print(text)
+        said = {"pass": "pass", "rewrite": f"rewrite: {v.text}", "block": "block"}[v.action]
+        print(f"  → {said}{why}")
+        worst = max(worst, v.action != "pass")
+    return worst
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -419,6 +453,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--on-stage")
     a.add_argument("--user", default="观众")
     a.set_defaults(func=cmd_ask)
+
+    cr = sub.add_parser("check-reply", help="run sentences through the gate every reply passes: pass, rewrite or "
+                                            "block, with the rule (exit 1 unless all pass)")
+    cr.add_argument("text", nargs="*", help="texts to check (default: one per line on stdin)")
+    cr.add_argument("--catalog", help="catalog file (default: catalog in config.yaml)")
+    cr.add_argument("--product", help="the product the text is about: its fields and FAQs are the facts")
+    cr.add_argument("--kind", choices=["chat", "point"], default="chat",
+                    help="point: a talking point, where an advertising-law word is a warning")
+    cr.add_argument("--shop", help="whose extra words to use (default: store.shop in config.yaml)")
+    cr.set_defaults(func=cmd_check_reply)
 
     k = sub.add_parser("knowledge", help="catalog versions in the store: import, export, versions, rollback, gaps")
     ks = k.add_subparsers(dest="action", required=True)

@@ -102,6 +102,10 @@ class DialogConfig(_Section):
     false_interruption_s: float = Field(0.4, ge=0, le=60)  # ...or this soon when all they said was filler (嗯, 对对对)
     max_batch: int = Field(32, ge=1, le=512)               # messages triaged in one call (no encoder pass)
     max_encode: int = Field(1, ge=1, le=512)               # texts in one encoder call: small keeps it free
+    # "hold": chat replies wait for the streamer or a moderator to approve them (overlay, /admin) and
+    # expire at their deadline; "auto" sends what passes the gate. Switchable on the overlay while live.
+    review: Literal["auto", "hold"] = "auto"
+    viewer_max_per_min: int = Field(20, ge=1, le=10_000)   # a viewer's messages beyond this a minute are ignored
 
 
 class PlatformConfig(_Section):

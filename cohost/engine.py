@@ -28,11 +28,13 @@ from .retrieval.embedders import Embedder, make_embedder
 from .retrieval.index import ALL, EntryIndex, Hit, Progress
 from .retrieval.lexical import grams
 from .retrieval.match import EvidenceView, Scores, TextView, covered, key_coverage, pair_features
-from .understand.intent import IntentClassifier, IntentResult, TextFeatures, train_from_seed
+from .understand.intent import IntentClassifier, IntentResult, TextFeatures, shape_features, train_from_seed
 from .understand.normalize import Normalizer, encoder_form
 from .understand.products import ProductResolver, Resolution
 
 # Confidence gap below which two different answers count as a tie.
+# A decision is cached by (normalized text, product on stage, the raw text's shape features).
+CacheKey = tuple[str, str | None, bytes]
 TIE = 0.02
 # Candidates (by dense + lexical rank) the answer model scores.
 RERANK = 8
@@ -56,7 +58,7 @@ class Pending:
     """A distinct message text (and its repeats in the same batch) that needs an encoder pass."""
 
     engine: AnswerEngine
-    key: tuple[str, str | None]
+    key: CacheKey
     indices: tuple[int, ...]          # positions in the batch given to triage
     messages: tuple[Message, ...]
     resolution: Resolution
@@ -136,7 +138,7 @@ class AnswerEngine:
                                                 self.normalizer,
                                                 self.embedder.embed_queries)
         self.embedder.save()
-        self._cache: OrderedDict[tuple[str, str | None], Decision] = OrderedDict()
+        self._cache: OrderedDict[CacheKey, Decision] = OrderedDict()
         self._cache_lock = threading.Lock()
         # The first call pays for lazy initialisation in jieba, sklearn and the encoder; pay it now,
         # not on the first viewer's question.
@@ -176,9 +178,11 @@ class AnswerEngine:
         Under load the encoder is the scarce resource: the caller encodes the likeliest questions first.
         """
         results: list[Decision | None] = [None] * len(messages)
-        fresh: dict[tuple[str, str | None], list[int]] = {}
+        fresh: dict[CacheKey, list[int]] = {}
         for i, m in enumerate(messages):
-            key = (self.normalizer(m.text), m.on_stage)
+            # The raw text's shape is part of the key: normalisation folds 哈×3 and 哈×30 (a flood) into one
+            # text, and the intent differs.
+            key = (self.normalizer(m.text), m.on_stage, shape_features(m.text).tobytes())
             hit = self._cache_get(key)
             if hit is not None:
                 results[i] = self._personalise(replace(hit, text=m.text, cached=True), m)
@@ -226,7 +230,7 @@ class AnswerEngine:
         decision = self._decide(p.messages[0].text, p.key[0], p.resolution, vec, intent)
         return self._settle(p.key, decision, list(p.messages))
 
-    def _settle(self, key: tuple[str, str | None], decision: Decision, messages: list[Message]) -> list[Decision]:
+    def _settle(self, key: CacheKey, decision: Decision, messages: list[Message]) -> list[Decision]:
         """Cache a decision and personalise it for every message that asked it."""
         self._cache_put(key, decision)
         return [self._personalise(decision if n == 0 else replace(decision, text=m.text, cached=True), m)
@@ -375,14 +379,14 @@ class AnswerEngine:
 
     # -- cache ------------------------------------------------------------------------------------------
 
-    def _cache_get(self, key: tuple[str, str | None]) -> Decision | None:
+    def _cache_get(self, key: CacheKey) -> Decision | None:
         with self._cache_lock:
             d = self._cache.get(key)
             if d is not None:
                 self._cache.move_to_end(key)
             return d
 
-    def _cache_put(self, key: tuple[str, str | None], d: Decision) -> None:
+    def _cache_put(self, key: CacheKey, d: Decision) -> None:
         size = self.config.retrieval.cache_size
         if size <= 0:
             return

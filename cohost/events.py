@@ -108,8 +108,13 @@ class StreamEvent(_Event):
 
 
 class ControlEvent(_Event):
+    """The operator: pause or resume the co-host; in hold-for-review mode approve or reject a held reply
+    (``id``: the reply id the overlay shows) or switch review on and off. ``by`` names who did it."""
+
     type: Literal["control"]
-    action: Literal["pause", "resume"]
+    action: Literal["pause", "resume", "approve", "reject", "review_hold", "review_auto"]
+    id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    by: Annotated[str, Field(min_length=1, max_length=32)] | None = None
 
 
 class VoiceEvent(_Event):

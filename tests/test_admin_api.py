@@ -96,7 +96,7 @@ def faq_place(catalog: Catalog, faq_id: str) -> tuple[str | None, Any] | None:
 # -- access ---------------------------------------------------------------------------------------------
 
 
-PARAMS = {"shop": "default", "faq_id": "dress_plus", "product_id": "dress", "cluster_id": "abc", "draft_id": "1"}
+PARAMS = {"shop": "default", "faq_id": "dress_plus", "product_id": "dress", "cluster_id": "abc", "draft_id": "1", "room": "r1"}
 
 
 def test_every_api_route_needs_the_token_and_public_pages_do_not(engine, tmp_path):

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from chromium import launched_browser, live_server_thread, sync_api  # noqa: E402 (skips without Chromium)
 
+from cohost.knowledge.audit import AuditRow  # noqa: E402
 from cohost.knowledge.gaps import Gap  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -302,3 +303,169 @@ def test_gaps_become_a_draft_then_a_published_faq(page, server, engine):
     page.get_by_test_id("ask-product").select_option(value="dress")
     page.get_by_test_id("ask-submit").click()
     expect(page.get_by_test_id("ask-faq")).to_have_text(f"gap_{draft_id}", timeout=WAIT_MS)
+
+
+# -- replies (the audit log), the blocklist and the shop's words ----------------------------------------------
+
+SHOTS = Path("/tmp/shots")
+
+
+def audit_rows(now: float) -> list[AuditRow]:
+    base = {"shop": SHOP, "room": "page-room"}
+    return [
+        AuditRow(ts=now - 300, **base, outcome="sent", text="@小王 尺码到XL，150斤以内都能穿。", entry_id="dress_plus",
+                 viewer_texts=("有大码吗",), viewers=(("u1", "小王"),)),
+        AuditRow(ts=now - 200, **base, outcome="blocked", text="这是全网最低价，错过不再有！", rule="ad_law:最",
+                 entry_id="dress_price", viewer_texts=("便宜吗",), viewers=(("u2", "小李"),)),
+        AuditRow(ts=now - 100, **base, outcome="rewritten", text="@小张 可以机洗，建议30度以下。",
+                 original="@小张 绝对可以机洗，建议30度以下。", rule="ad_law:绝对", entry_id="dress_wash"),
+        AuditRow(ts=now - 50, **base, outcome="approved", text="@小赵 今晚8点开播。", actor="overlay:场控小美",
+                 entry_id="shop_live"),
+        AuditRow(ts=now - 10, **base, outcome="held", text="下单送一台iPhone", kind="talking_point",
+                 rule="unsupported_promise:送"),
+    ]
+
+
+def test_replies_blocklist_and_words(page, server):
+    app, port = server
+    now = time.time()
+    app.state.audit.record([*audit_rows(now), *[AuditRow(ts=now - 10_000 - i, shop=SHOP, room="old-room",
+                                                         outcome="sent", text=f"早先的回复 {i}") for i in range(60)]])
+    urls: list[str] = []
+    page.on("request", lambda req: urls.append(req.url))
+    open_admin(page, port)
+
+    rows = page.get_by_test_id("audit-row")
+    expect(rows.first).to_be_visible(timeout=WAIT_MS)
+    expect(rows).to_have_count(50)  # a page
+    expect(page.get_by_test_id("audit-summary")).to_have_text("共 65 条")
+    expect(page.get_by_test_id("audit-range")).to_have_text("第 1–50 条，共 65 条")
+    first = rows.first  # newest first: the held talking point
+    expect(first.get_by_test_id("audit-outcome")).to_have_text("待审核")
+    expect(first.get_by_test_id("audit-text")).to_have_text("下单送一台iPhone")
+    expect(first).to_contain_text("提词")
+    expect(first.get_by_test_id("audit-rule")).to_have_text("没有依据的承诺“送”")
+    expect(rows.nth(1).get_by_test_id("audit-outcome")).to_have_text("已批准")
+    expect(rows.nth(1).get_by_test_id("audit-actor")).to_have_text("场控小美（提词器）")
+    expect(rows.nth(4).get_by_test_id("audit-outcome")).to_have_text("已发送")
+    expect(rows.nth(4).get_by_test_id("audit-asked")).to_have_text("回答：小王：有大码吗")
+    expect(rows.nth(4).get_by_test_id("audit-faq")).to_have_text("dress_plus")
+    expect(rows.nth(4).get_by_test_id("audit-room")).to_have_text("page-room")
+
+    page.get_by_test_id("audit-next").click()
+    expect(page.get_by_test_id("audit-range")).to_have_text("第 51–65 条，共 65 条")
+    expect(rows).to_have_count(15)
+    expect(page.get_by_test_id("audit-next")).to_be_disabled()
+    expect(rows.last.get_by_test_id("audit-text")).to_have_text("早先的回复 59")
+
+    page.get_by_test_id("audit-q").fill("全网最低")
+    page.get_by_test_id("audit-search").click()
+    expect(rows).to_have_count(1)
+    expect(page.get_by_test_id("audit-summary")).to_have_text("找到 1 条")
+    expect(rows.first.get_by_test_id("audit-outcome")).to_have_text("已拦截")
+    expect(rows.first.get_by_test_id("audit-rule")).to_have_text("广告法用词“最”")
+    expect(rows.first.get_by_test_id("audit-faq")).to_have_text("dress_price")
+    expect(page.get_by_test_id("audit-pager")).to_be_hidden()
+
+    page.get_by_test_id("audit-q").fill("")
+    page.get_by_test_id("audit-filter").select_option(label="已改写")  # the filter applies at once
+    expect(rows).to_have_count(1)
+    expect(rows.first.get_by_test_id("audit-text")).to_have_text("@小张 可以机洗，建议30度以下。")
+    expect(rows.first.get_by_test_id("audit-original")).to_have_text("改写前：@小张 绝对可以机洗，建议30度以下。")
+
+    page.get_by_test_id("audit-q").fill("没有这句话")
+    page.get_by_test_id("audit-q").press("Enter")
+    expect(page.get_by_test_id("audit-empty")).to_have_text("没有符合条件的回复记录。")
+    page.get_by_test_id("audit-q").fill("")
+    page.get_by_test_id("audit-filter").select_option(value="rewritten")
+
+    with page.expect_download() as download:
+        page.get_by_test_id("audit-export").click()
+    assert re.fullmatch(rf"{SHOP}-audit-\d{{8}}-\d{{6}}\.csv", download.value.suggested_filename)
+    data = Path(download.value.path()).read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    lines = data.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("id,time,ts,room,outcome") and len(lines) == 2 and "绝对可以机洗" in lines[1]
+    assert not [u for u in urls if "token" in u], urls  # the token went in a header, never in a URL
+
+    # the blocklist: add by name with a note, by user id, then remove one
+    page.get_by_test_id("block-kind").select_option(label="按昵称")
+    page.get_by_test_id("block-value").fill("加V看福利")
+    page.get_by_test_id("block-note").fill("刷广告")
+    page.get_by_test_id("block-add").click()
+    expect(page.get_by_test_id("blocklist-message")).to_contain_text("已屏蔽昵称“加V看福利”")
+    blocked = page.get_by_test_id("blocked")
+    expect(blocked).to_have_count(1)
+    expect(blocked.first.get_by_test_id("blocked-kind")).to_have_text("昵称")
+    expect(blocked.first.get_by_test_id("blocked-value")).to_have_text("加V看福利")
+    expect(blocked.first.get_by_test_id("blocked-note")).to_contain_text("刷广告")
+    expect(page.get_by_test_id("block-value")).to_have_value("")
+    page.get_by_test_id("block-kind").select_option(value="user_id")
+    page.get_by_test_id("block-value").fill("x" * 64 + "y")  # maxlength stops typing; the API would refuse it too
+    expect(page.get_by_test_id("block-value")).to_have_value("x" * 64)
+    page.get_by_test_id("block-value").fill("10086")
+    page.get_by_test_id("block-add").click()
+    expect(blocked).to_have_count(2)
+    expect(blocked.first.get_by_test_id("blocked-value")).to_have_text("10086")
+    assert [(b["kind"], b["value"], b["note"]) for b in app.state.moderation.blocklist(SHOP)] == [
+        ("user_id", "10086", ""), ("name", "加V看福利", "刷广告")]
+    page.locator("[data-testid=blocked][data-value='10086']").get_by_test_id("blocked-remove").click()
+    expect(blocked).to_have_count(1)
+    expect(page.get_by_test_id("blocklist-message")).to_contain_text("已移除用户 ID“10086”")
+    assert [b["value"] for b in app.state.moderation.blocklist(SHOP)] == ["加V看福利"]
+
+    # the shop's words: a refused list first, then a good one, kept after a reload
+    page.get_by_test_id("words-banned").fill("秒杀价\n" + "长" * 21)
+    page.get_by_test_id("words-save").click()
+    expect(page.get_by_test_id("words-message")).to_contain_text("没有保存")
+    expect(page.get_by_test_id("words-message")).to_contain_text("最多 20 个字")
+    assert app.state.moderation.words(SHOP) == {"banned": [], "allowed": []}
+    page.get_by_test_id("words-banned").fill("秒杀价\n\n 全网最低 \n秒杀价")
+    page.get_by_test_id("words-allowed").fill("最大码")
+    expect(page.get_by_test_id("words-banned-count")).to_have_text("3 个词")
+    page.get_by_test_id("words-save").click()
+    expect(page.get_by_test_id("words-message")).to_contain_text("已保存：额外禁用词 2 个，允许的词 1 个。")
+    expect(page.get_by_test_id("words-banned")).to_have_value("秒杀价\n全网最低")
+    assert app.state.moderation.words(SHOP) == {"banned": ["秒杀价", "全网最低"], "allowed": ["最大码"]}
+    page.reload()
+    expect(page.get_by_test_id("words-banned")).to_have_value("秒杀价\n全网最低", timeout=WAIT_MS)
+    expect(page.get_by_test_id("words-allowed")).to_have_value("最大码")
+    expect(page.get_by_test_id("blocked")).to_have_count(1)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_safety_sections_fit_the_screen(browser, server, width):
+    app, port = server
+    if not app.state.audit.search(SHOP, room="page-room")[1]:
+        app.state.audit.record(audit_rows(time.time()))
+    if not app.state.moderation.blocklist(SHOP):
+        app.state.moderation.block(SHOP, "name", "加V看福利", note="刷广告")
+        app.state.moderation.block(SHOP, "user_id", "10086")
+    if not app.state.moderation.words(SHOP)["banned"]:
+        app.state.moderation.set_words(SHOP, ["秒杀价", "全网最低"], ["最大码"])
+    context = browser.new_context(viewport={"width": width, "height": 900}, locale="zh-CN")
+    try:
+        pg = context.new_page()
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        open_admin(pg, port)
+        expect(pg.get_by_test_id("audit-row").first).to_be_visible(timeout=WAIT_MS)
+        expect(pg.get_by_test_id("blocked").first).to_be_visible()
+        SHOTS.mkdir(exist_ok=True)
+        pg.evaluate("document.getElementById('topbar').style.position = 'static'")  # not over a full-page capture
+        for card in ("audit-card", "blocklist-card", "words-card"):
+            el = pg.get_by_test_id(card)
+            el.scroll_into_view_if_needed()
+            box = el.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, (card, box)
+            # nothing inside spills out sideways (a table too wide for a phone)
+            assert el.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), card
+            # a clip of the full page: the card whole, up to two screenfuls
+            top = el.evaluate("e => e.getBoundingClientRect().top + window.scrollY")
+            pg.screenshot(path=str(SHOTS / f"{card}-{width}.png"), full_page=True,
+                          clip={"x": 0, "y": max(0, top - 10), "width": width, "height": min(box["height"] + 20, 1800)})
+        if width < 600:  # on a phone each reply is a block of labelled lines, not a table row
+            assert pg.get_by_test_id("audit").locator("thead").first.is_hidden()
+        assert errors == []
+    finally:
+        context.close()

@@ -16,6 +16,7 @@ import pytest
 import websockets
 
 from cohost.events import ChatEvent, RoomEvent
+from cohost.gate import Gate
 from cohost.live import live_server
 from cohost.sinks.base import SENT, OutgoingReply
 from cohost.sinks.bilibili import BilibiliSink, split_sentences
@@ -87,7 +88,8 @@ def chats(run: Run) -> list[ChatEvent]:
 
 
 def reply(text: str, reply_id: int = 1) -> OutgoingReply:
-    return OutgoingReply("bili", text, ("e1",), "faq", 10.0, reply_id)
+    # Only gated text can be posted; the text is its own fact here.
+    return OutgoingReply("bili", Gate().check(text, text).text, ("e1",), "faq", 10.0, reply_id)
 
 
 # -- the client -----------------------------------------------------------------------------------------

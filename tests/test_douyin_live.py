@@ -15,6 +15,7 @@ import websockets
 
 from cohost.errors import CohostError
 from cohost.events import ChatEvent, ProductEvent
+from cohost.gate import Gate
 from cohost.sinks.base import SENT, OutgoingReply
 from cohost.sinks.console import ConsoleRelaySink
 from cohost.sources.base import Backoff
@@ -312,7 +313,7 @@ def test_room_events_products_and_the_stream_end():
 
 
 def reply(n: int = 1, ids: tuple[str, ...] = ("e1",)) -> OutgoingReply:
-    return OutgoingReply(room="r1", text="@小王 包邮的", in_reply_to=ids, faq_id="shipping", latency_ms=812.44,
+    return OutgoingReply(room="r1", text=Gate().check("@小王 包邮的", "包邮的", names=["小王"]).text, in_reply_to=ids, faq_id="shipping", latency_ms=812.44,
                          reply_id=n)
 
 

@@ -539,8 +539,8 @@ def test_talking_points_do_not_repeat_what_was_just_said(room):
     start = room.on_event(ProductEvent(type="product", product_id="fryer"), T0 + 1)
     gen = next(a for a in start if isinstance(a, StartTalkingPoints))
     assert gen.said == ("这个空气炸锅功率1500瓦，五分钟就能炸好",)
-    room.on_talking_points(gen.handle, ["功率1500瓦，五分钟炸好", "4.5升大容量，一家人够用"], T0 + 2)
-    assert room.snapshot(T0 + 2)["talking_points"] == ["4.5升大容量，一家人够用"]
+    room.on_talking_points(gen.handle, ["功率1500瓦，五分钟炸好", "5升大容量，一家人够用"], T0 + 2)
+    assert room.snapshot(T0 + 2)["talking_points"] == ["5升大容量，一家人够用"]
     assert room.stats["talking_points_already_said"] == 1
 
 

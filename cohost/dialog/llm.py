@@ -7,8 +7,9 @@ Any OpenAI-compatible server works (OpenAI, DeepSeek, Qwen/DashScope, Ollama, vL
 The LLM is never on the critical path. Every generation has a first-token deadline and a whole-generation
 deadline; when it is late, fails or is disabled, callers fall back to template text built from the catalog
 (:func:`fallback_talking_points`, or the plain catalog answer for replies). What it writes is checked
-before use: lines with advertising-law banned words or with numbers that are not in the catalog facts are
-dropped, so the model cannot invent a price.
+before use by the one gate (cohost.gate): lines with an advertising-law word, or with a number or promise
+the catalog facts do not state, are dropped, so the model cannot invent a price; the room gates what it
+shows once more.
 
 Viewer text is data, not instructions: prompts put it inside delimited blocks (``<viewer_questions>``) and
 tell the model to ignore instructions found there; :func:`render_prompt` substitutes values in one pass,
@@ -26,7 +27,6 @@ import json
 import logging
 import os
 import re
-import unicodedata
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from pathlib import Path
@@ -37,17 +37,15 @@ import openai
 
 from ..config import LLMConfig, packaged
 from ..errors import CohostError, ConfigError
+from ..gate import Gate
 from ..understand.streamer import already_said
 
 log = logging.getLogger(__name__)
 
-# Words the advertising law forbids in ads (广告法第九条); a talking point containing one is dropped.
+# The advertising-law words the prompts name to the model (the gate checks the whole list, gate/ad_law.txt).
 BANNED_WORDS: tuple[str, ...] = ("最", "第一", "顶级", "国家级", "全网最低", "绝对", "100%")
-# Spelled-out variants checked as well (text is NFKC-normalised first, so "１００％" is "100%").
-_BANNED_VARIANTS: tuple[str, ...] = ("百分百", "百分之百", "no.1", "no1")
-# Words that promise something (a discount, a gift, free shipping): allowed only when the facts say so.
-_PROMISE_WORDS: tuple[str, ...] = ("包邮", "赠", "折", "满减", "优惠", "券", "秒杀", "保价", "立减", "返现", "免单")
 
+_GATE = Gate()
 PROMPTS_DIR = packaged("prompts")  # cohost/prompts/*.txt, shipped as package data
 USER_SEPARATOR = "---user---"
 _PLACEHOLDER_KEY = "no-key"  # local servers (Ollama, vLLM, llama.cpp) need no key, but the SDK wants one
@@ -336,40 +334,15 @@ def _strip_line(line: str) -> tuple[str, bool]:
     return s, marked
 
 
-def banned_word(text: str) -> str | None:
-    """The first advertising-law banned word in text, or None."""
-    norm = unicodedata.normalize("NFKC", text).lower()
-    for w in (*BANNED_WORDS, *_BANNED_VARIANTS):
-        if w.lower() in norm:
-            return w
-    return None
-
-
-def unsupported(text: str, facts: str) -> str | None:
-    """Why text says something the facts do not (a number or a promise word), or None."""
-    facts_norm = unicodedata.normalize("NFKC", facts)
-    known = {_canon_number(n) for n in _NUMBER.findall(facts_norm)}
-    norm = unicodedata.normalize("NFKC", text)
-    for n in _NUMBER.findall(norm):
-        if _canon_number(n) not in known:
-            return f"number {n} is not in the facts"
-    for w in _PROMISE_WORDS:
-        if w in norm and w not in facts_norm:
-            return f"{w!r} is not in the facts"
-    return None
-
-
-def _canon_number(n: str) -> str:
-    return n.rstrip("0").rstrip(".") if "." in n else n.lstrip("0") or "0"
-
-
-def parse_points(text: str, *, facts: str = "", n: int = 3) -> list[str]:
+def parse_points(text: str, *, facts: str = "", n: int = 3, gate: Gate | None = None) -> list[str]:
     """Up to n talking points from model output: numbering and bullets stripped, unsafe lines dropped.
 
     When some lines carry numbering or bullets, only those count (a preamble such as "好的，以下是…"
-    is skipped). Lines with a banned word, a number or promise the facts do not hold, or longer than
-    MAX_POINT_CHARS are dropped.
+    is skipped). Lines longer than MAX_POINT_CHARS, or that the gate does not pass as they are (an
+    advertising-law word, a number or promise the facts do not state), are dropped: a model that writes
+    one invented claim is not trusted with the rest of that line.
     """
+    gate = gate or _GATE
     marked: list[str] = []
     plain: list[str] = []
     for raw in text.splitlines():
@@ -382,10 +355,8 @@ def parse_points(text: str, *, facts: str = "", n: int = 3) -> list[str]:
         why = None
         if len(s) > MAX_POINT_CHARS:
             why = "too long"
-        elif (w := banned_word(s)) is not None:
-            why = f"banned word {w!r}"
-        elif facts:
-            why = unsupported(s, facts)
+        elif (verdict := gate.check(s, facts)).action != "pass":
+            why = verdict.explain()
         if why:
             log.info("talking point dropped (%s): %s", why, s)
             continue
@@ -506,10 +477,8 @@ async def rephrase(client: LLMClient | None, *, answer: str, question: str, max_
         why = "not exactly one line"
     elif len(reply) > max_chars:
         why = f"longer than {max_chars} characters"
-    elif (w := banned_word(reply)) is not None and w not in answer:
-        why = f"banned word {w!r}"
-    else:
-        why = unsupported(reply, answer)
+    elif (verdict := _GATE.check(reply, answer)).action != "pass":
+        why = verdict.explain()
     if why:
         log.info("LLM rephrase rejected (%s): %r", why, text[:200])
         return None

@@ -16,6 +16,10 @@ silently. A reply is answered only once its sink reports the send: until then it
 
 The room alone composes what is said in chat: the engine says which answer (``Decision.answer``), the
 room adds the @mentions of everyone waiting for it, each viewer once, within the platform's limit.
+Everything it hands out then passes the gate (cohost.gate) right there, in tick() for chat and in
+on_talking_points() for the overlay: SendChat carries only Cleared text. In hold-for-review mode a
+reply that passed waits for an approval (``approve``/``reject`` control events) until its deadline.
+Each reply sent, held, approved, rejected, expired, blocked or rewritten is also an ``Audit`` action.
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ from rapidfuzz import fuzz
 from ..config import DialogConfig
 from ..engine import Decision
 from ..events import ChatEvent, ControlEvent, Event, ProductEvent, RoomEvent, SpeechEvent, StreamEvent, TranscriptEvent
+from ..gate import Cleared, Gate, Verdict
 from ..knowledge.catalog import Catalog
 from ..sinks.base import SendResult
 from ..understand.streamer import StreamerReader, already_said, is_filler
-from .compose import compose_message
+from .compose import compose_message, mention_name
 from .handle import HandleState, ReplyHandle
 from .limiter import ChatLimiter, UserCooldown
 
@@ -42,12 +47,15 @@ PAID, ON_STAGE, OTHER = 0, 1, 2
 NEAR_DUPLICATE = 85  # rapidfuzz ratio at which two unanswered questions count as the same on the overlay
 OUTCOMES = ("answered", "aggregated", "covered_by_recent", "dropped_deadline", "dropped_cooldown",
             "dropped_overload", "dropped_stale", "unanswered_question", "not_a_question", "spam", "engine_error",
-            "withdrawn_catalog_changed", "withdrawn_paused", "send_failed", "complaint", "answered_by_streamer")
+            "withdrawn_catalog_changed", "withdrawn_paused", "send_failed", "complaint", "answered_by_streamer",
+            "blocked_by_gate", "rejected_by_moderator", "blocked_viewer", "dropped_flood")
 MAX_FAILURE_REASONS = 50  # distinct send-failure reasons kept per room (a platform's error texts vary)
 TRANSCRIPT_LINES = 200    # the streamer's recent lines kept per room (/rooms/R/transcript)
 OVERLAY_LINES = 3         # of which the overlay shows the last few
 SAID_WINDOW_S = 300.0     # talking points do not repeat what was said this recently
 HOTWORD_CHARS = 120       # context handed to Whisper (each character is decoder prompt, paid per utterance)
+FLOOD_WINDOW_S = 60.0     # dialog.viewer_max_per_min counts a viewer's messages over this window
+MAX_REVIEW_LOG = 20       # approvals and rejections the overlay lists (who approved what)
 
 
 @dataclass
@@ -66,6 +74,7 @@ class Asker:
     received: float
     deadline: float
     priority: int
+    text: str = ""
 
 
 @dataclass
@@ -77,6 +86,9 @@ class ReplyGroup:
     body: str
     askers: list[Asker]
     handle: ReplyHandle
+    held_at: float | None = None       # hold-for-review: waiting for an approval since
+    approved_by: str | None = None
+    review_text: str = ""              # what the reviewer approves (the body after the gate)
 
     @property
     def priority(self) -> int:
@@ -131,11 +143,15 @@ class Line:
 
 @dataclass(frozen=True)
 class SendChat:
-    text: str
+    text: Cleared
     in_reply_to: tuple[str, ...]
     faq_id: str
     latency_ms: float
     handle: ReplyHandle
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, Cleared):
+            raise TypeError("a chat reply must pass the gate (cohost.gate.Gate.check) before it is sent")
 
 
 @dataclass(frozen=True)
@@ -162,15 +178,43 @@ class Unanswered:
     ts: float
 
 
-Action = SendChat | OverlayChanged | StartTalkingPoints | Unanswered
+@dataclass(frozen=True)
+class Audit:
+    """One line of the audit log: what was (or would have been) said, what became of it and why."""
+
+    outcome: str            # sent held approved rejected expired blocked rewritten failed
+    text: str
+    ts: float
+    kind: str = "chat"      # chat | talking_point
+    entry_id: str | None = None
+    rule: str | None = None
+    detail: str | None = None
+    original: str | None = None
+    actor: str | None = None
+    viewer_texts: tuple[str, ...] = ()
+    viewers: tuple[tuple[str, str], ...] = ()
+    handle: str | None = None
+
+
+Action = SendChat | OverlayChanged | StartTalkingPoints | Unanswered | Audit
 
 
 class Room:
-    def __init__(self, name: str, catalog: Catalog, config: DialogConfig, *, max_chars: int, mention: bool = True):
+    def __init__(self, name: str, catalog: Catalog, config: DialogConfig, *, max_chars: int, mention: bool = True,
+                 gate: Gate | None = None):
         self.name = name
         self.catalog = catalog
         self.config = config
         self.mention = mention
+        self.gate = gate or Gate()
+        self.review = config.review
+        self.review_log: deque[dict[str, Any]] = deque(maxlen=MAX_REVIEW_LOG)
+        self.blocked_ids: frozenset[str] = frozenset()
+        self.blocked_names: frozenset[str] = frozenset()
+        self._viewer_times: dict[str, deque[float]] = {}
+        self.viewer_max_per_min = config.viewer_max_per_min
+        self._name_ok: dict[str, bool] = {}
+        self.talking_warnings: list[str | None] = []
         self.limiter = ChatLimiter(config.min_interval_s, max_chars)
         self.cooldown = UserCooldown(config.user_cooldown_s)
         self.on_stage: str | None = None
@@ -199,12 +243,45 @@ class Room:
     def admit(self, chat: ChatEvent, now: float) -> WorkItem | None:
         """Accept a chat message for deciding. A message already past its deadline is never answered."""
         self.stats["received"] += 1
+        if chat.user.id in self.blocked_ids or chat.user.display in self.blocked_names:
+            self.stats["blocked_viewer"] += 1
+            return None
+        if self._flooding(chat.user.id, now):
+            self.stats["dropped_flood"] += 1
+            return None
         ts = min(chat.ts, now) if chat.ts is not None else now  # a client clock ahead of ours is clamped
         item = WorkItem(chat, now, ts, ts + self.config.deadline_s)
         if now >= item.deadline:
             self.stats["dropped_stale"] += 1
             return None
         return item
+
+    def _flooding(self, user_id: str, now: float) -> bool:
+        """More than dialog.viewer_max_per_min messages from one viewer in the last minute."""
+        times = self._viewer_times.get(user_id)
+        if times is None:
+            if len(self._viewer_times) > 20_000:
+                self._viewer_times = {u: t for u, t in self._viewer_times.items() if t and now - t[-1] < FLOOD_WINDOW_S}
+            times = self._viewer_times[user_id] = deque(maxlen=self.viewer_max_per_min)
+        flooding = len(times) == times.maxlen and now - times[0] < FLOOD_WINDOW_S
+        times.append(now)
+        return flooding
+
+    def set_blocklist(self, user_ids: set[str] | frozenset[str], names: set[str] | frozenset[str]) -> None:
+        """Viewers never answered, never counted on the overlay (by platform user id or by name)."""
+        self.blocked_ids, self.blocked_names = frozenset(user_ids), frozenset(names)
+
+    def set_viewer_limit(self, per_min: int | None) -> None:
+        """The shop's own per-viewer limit (from /admin), or config.yaml's when None."""
+        per_min = per_min or self.config.viewer_max_per_min
+        if per_min != self.viewer_max_per_min:
+            self.viewer_max_per_min = per_min
+            self._viewer_times.clear()
+
+    def set_gate(self, gate: Gate) -> None:
+        """The shop's word lists changed: every text from now on passes the new gate."""
+        self.gate = gate
+        self._name_ok.clear()
 
     def on_engine_error(self, items: list[WorkItem]) -> None:
         """The engine failed on these messages: they are not answered, and they are counted."""
@@ -241,7 +318,7 @@ class Room:
         gifted = self.gifters.get(chat.user.id)
         paid = chat.paid > 0 or (gifted is not None and now - gifted < self.config.gifter_priority_s)
         priority = PAID if paid else ON_STAGE if d.product_id in (None, self.on_stage) else OTHER
-        asker = Asker(chat.user.id, chat.user.display, chat.id, item.received, item.deadline, priority)
+        asker = Asker(chat.user.id, chat.user.display, chat.id, item.received, item.deadline, priority, chat.text)
         flight = self.sending.get(entry_id)
         if flight is not None:  # the answer is on its way to chat: this viewer will see it there
             flight.late.append(asker)
@@ -272,6 +349,10 @@ class Room:
         if isinstance(event, TranscriptEvent):
             return self._heard(event, now)
         if isinstance(event, ControlEvent):
+            if event.action in ("approve", "reject"):
+                return self.decide_review(event.id or "", event.action == "approve", event.by or "operator", now)
+            if event.action in ("review_hold", "review_auto"):
+                return self.set_review(event.action.removeprefix("review_"), event.by or "operator", now)  # type: ignore[arg-type]
             return self._pause("operator", now) if event.action == "pause" else self._resume("operator", now)
         if isinstance(event, RoomEvent):
             self.stats[f"event_{event.type}"] += 1
@@ -342,9 +423,25 @@ class Room:
         said = self.recently_said(now)
         kept = [p for p in points if not already_said(p, said)]
         self.stats["talking_points_already_said"] += len(points) - len(kept)
-        self.talking_points = kept
+        product = self.catalog.product(handle.product_id) if handle.product_id else None
+        facts = product.facts_text() if product is not None else ""
+        actions: list[Action] = []
+        shown: list[str] = []
+        warnings: list[str | None] = []
+        for point in kept:
+            verdict = self.gate.check(point, facts, kind="point")
+            if verdict.action != "pass":
+                self.stats["talking_points_blocked" if not verdict.ok else "talking_points_rewritten"] += 1
+                actions.append(Audit("blocked" if not verdict.ok else "rewritten", verdict.text or point, now,
+                                     "talking_point", rule=verdict.rule, detail=verdict.explain(), original=point,
+                                     handle=str(handle.id)))
+            if verdict.ok and verdict.text not in shown:
+                shown.append(verdict.text)
+                warnings.append(f"含{verdict.explain()}，别照念" if verdict.warnings else None)
+        self.talking_points = shown
+        self.talking_warnings = warnings
         self.talking_state = "ready"
-        return [OverlayChanged()]
+        return actions + [OverlayChanged()]
 
     # -- time ---------------------------------------------------------------------------------------------
 
@@ -352,17 +449,27 @@ class Room:
         actions: list[Action] = []
         if self.resume_at is not None and now >= self.resume_at:
             actions += self._resume("speech", now)
-        self._expire(now)
-        if not self.groups or not self.limiter.ready(now) or "operator" in self.paused_by:
+        actions += self._expire(now)
+        if "operator" in self.paused_by:
             return actions
-        while self.groups:
-            group = min(self.groups.values(), key=lambda g: (g.priority, -len(g.askers), g.handle.deadline))
-            text, mentioned, unmentioned = self._compose(group, now)
+        if self.review == "hold":
+            actions += self._hold_new(now)
+        if not self._ready() or not self.limiter.ready(now):
+            return actions
+        while ready := self._ready():
+            group = min(ready, key=lambda g: (g.priority, -len(g.askers), g.handle.deadline))
+            composed, mentioned, unmentioned = self._compose(group, now)
             if not mentioned:  # everyone in the group is cooling down
                 del self.groups[group.entry_id]
                 group.handle.interrupt("every asker is cooling down", now)
                 self.stats["dropped_cooldown"] += len(group.askers)
                 continue
+            verdict = self._gate(composed, group, mentioned)
+            if not verdict.ok:
+                actions.append(self._block(group, verdict, now))
+                continue
+            text = verdict.text
+            assert isinstance(text, Cleared)
             why = self.limiter.check(text, now)
             if why == "rate limit":
                 break
@@ -373,6 +480,9 @@ class Room:
                 continue
             del self.groups[group.entry_id]
             group.handle.start()
+            if verdict.action == "rewrite":
+                self.stats["rewritten_by_gate"] += 1
+                actions.append(self._audit("rewritten", text, group, now, verdict))
             # The slot is taken when the reply is handed over, so a slow sink cannot make a burst.
             self.sending[group.entry_id] = InFlight(group, text, mentioned, unmentioned, self.limiter.last_text)
             self.limiter.record(text, now)
@@ -401,7 +511,8 @@ class Room:
             cluster = self.clusters.get(f"faq:{group.entry_id}")
             if cluster is not None:
                 cluster.replied_at = now
-            return [OverlayChanged()]
+            return [OverlayChanged(), self._audit("sent", flight.text, group, now, actor=group.approved_by,
+                                                  askers=flight.everyone())]
         self.limiter.unrecord(flight.text, flight.previous_text)
         if result.slow_down:
             self.limiter.slow_down(now, result.retry_after_s)
@@ -425,7 +536,82 @@ class Room:
         handle.fail(result.reason or "send failed")
         self.stats["send_failed"] += len(live)
         self._count_reason(self.send_failures, result.reason or "send failed")
-        return []
+        return [self._audit("failed", flight.text, group, now, detail=result.reason or "send failed", askers=askers)]
+
+    # -- the gate and review --------------------------------------------------------------------------------
+
+    def _facts(self, group: ReplyGroup) -> str:
+        """What a reply may rest on: the entry it answers from and its product's own fields."""
+        product = self.catalog.product(group.product_id) if group.product_id else None
+        return f"{product.facts_text()}\n{group.body}" if product is not None else group.body
+
+    def _gate(self, composed: str, group: ReplyGroup, mentioned: list[Asker]) -> Verdict:
+        # Names the room may have @mentioned (an unsafe one stands for its viewer but is not in the text).
+        names = [mention_name(a.name) for a in mentioned if self._safe_name(a.name)]
+        return self.gate.check(composed, self._facts(group), names=names)
+
+    def _block(self, group: ReplyGroup, verdict: Verdict, now: float) -> Audit:
+        del self.groups[group.entry_id]
+        group.handle.interrupt(f"blocked by the gate: {verdict.rule}", now)
+        self.stats["blocked_by_gate"] += len(group.askers)
+        return self._audit("blocked", verdict.original, group, now, verdict)
+
+    def _ready(self) -> list[ReplyGroup]:
+        """Replies that may go out now: in auto mode all, in hold mode the approved ones."""
+        if self.review == "auto":
+            return list(self.groups.values())
+        return [g for g in self.groups.values() if g.approved_by is not None]
+
+    def _hold_new(self, now: float) -> list[Action]:
+        """Hold-for-review: a reply that passes the gate waits for an approval; one that fails never
+        reaches the reviewer."""
+        actions: list[Action] = []
+        for group in [g for g in self.groups.values() if g.held_at is None]:
+            composed, mentioned, _ = self._compose(group, now)
+            verdict = self._gate(composed, group, mentioned or [])
+            if not verdict.ok:
+                actions.append(self._block(group, verdict, now))
+                continue
+            group.held_at = now
+            group.review_text = verdict.text
+            self.stats["held_for_review"] += 1
+            actions.append(self._audit("held", verdict.text, group, now, verdict))
+        return actions + [OverlayChanged()] if actions else []
+
+    def decide_review(self, reply_id: str, approve: bool, actor: str, now: float) -> list[Action]:
+        """A reviewer approved or rejected a held reply (``reply_id``: its entry id on the overlay)."""
+        group = self.groups.get(reply_id)
+        if group is None or group.held_at is None or group.approved_by is not None:
+            self.stats["review_unknown"] += 1
+            return []
+        self.review_log.appendleft({"id": reply_id, "text": group.review_text,
+                                    "action": "approve" if approve else "reject", "by": actor, "ts": now})
+        if approve:
+            group.approved_by = actor
+            self.stats["approved_by_moderator"] += 1
+            return [self._audit("approved", group.review_text, group, now, actor=actor), OverlayChanged()]
+        del self.groups[reply_id]
+        group.handle.interrupt(f"rejected by {actor}", now)
+        self.stats["rejected_by_moderator"] += len(group.askers)
+        return [self._audit("rejected", group.review_text, group, now, actor=actor), OverlayChanged()]
+
+    def set_review(self, mode: str, actor: str, now: float) -> list[Action]:
+        """Switch hold-for-review on or off while live; replies held so far go out once it is off."""
+        if mode not in ("auto", "hold") or mode == self.review:
+            return []
+        self.review = mode  # type: ignore[assignment]
+        self.review_log.appendleft({"id": None, "text": None, "action": f"review_{mode}", "by": actor, "ts": now})
+        return [OverlayChanged()]
+
+    def _audit(self, outcome: str, text: str, group: ReplyGroup, now: float, verdict: Verdict | None = None, *,
+               actor: str | None = None, detail: str | None = None, askers: list[Asker] | None = None) -> Audit:
+        who = askers if askers is not None else group.askers
+        return Audit(outcome, str(text), now, "chat", group.entry_id,
+                     rule=verdict.rule if verdict is not None else None,
+                     detail=detail or (verdict.explain() if verdict is not None and verdict.problems else None),
+                     original=verdict.original if verdict is not None and verdict.action == "rewrite" else None,
+                     actor=actor, viewer_texts=tuple(a.text for a in who),
+                     viewers=tuple((a.user_id, a.name) for a in who), handle=str(group.handle.id))
 
     @staticmethod
     def _count_reason(counter: Counter[str], reason: str) -> None:
@@ -435,7 +621,9 @@ class Room:
     def next_wakeup(self) -> float | None:
         """The earliest clock time at which tick() may have something to do."""
         times = [g.handle.deadline for g in self.groups.values()]
-        if self.groups:
+        if self.review == "hold" and any(g.held_at is None for g in self.groups.values()):
+            times.append(float("-inf"))  # new replies to hold for review: now
+        if self._ready():
             times.append(self.limiter.next_allowed())
         if self.resume_at is not None:
             times.append(self.resume_at)
@@ -474,8 +662,25 @@ class Room:
                            "spoken": c.spoken_at is not None and now - c.spoken_at <= window}
                           for n, _, c in questions[:limit]],
             "talking_points": list(self.talking_points) if self.talking_state == "ready" else [],
+            "talking_point_warnings": list(self.talking_warnings) if self.talking_state == "ready" else [],
             "talking_points_state": self.talking_state,
+            "review": self._review_state(now),
+            "ignored": {"spam": self.stats["spam"], "blocked_viewer": self.stats["blocked_viewer"],
+                        "flood": self.stats["dropped_flood"], "blocked_by_gate": self.stats["blocked_by_gate"]},
             "ts": now,
+        }
+
+    def _review_state(self, now: float) -> dict[str, Any]:
+        held = sorted((g for g in self.groups.values() if g.held_at is not None and g.approved_by is None),
+                      key=lambda g: g.handle.deadline)
+        return {
+            "mode": self.review,
+            "held": [{"id": g.entry_id, "text": g.review_text, "users": [a.name for a in g.askers][-5:],
+                      "questions": [a.text for a in g.askers][-3:], "count": len(g.askers),
+                      "deadline": max(a.deadline for a in g.askers),
+                      "remaining_s": round(max(0.0, max(a.deadline for a in g.askers) - now), 1)}
+                     for g in held[:10]],
+            "log": list(self.review_log)[:5],
         }
 
     def top_questions(self, now: float, n: int = 5) -> list[str]:
@@ -543,15 +748,28 @@ class Room:
             if a.user_id not in seen and self.cooldown.allowed(a.user_id, now):
                 seen.add(a.user_id)
                 allowed.append(a)
-        text, chosen = compose_message(group.body, [a.name for a in allowed], max_chars=self.limiter.max_chars,
+        # A name that would put words in the shop's mouth ("【官方】全场免费") is never @mentioned; that
+        # viewer still sees the answer in chat.
+        safe = [a for a in allowed if self._safe_name(a.name)]
+        self.stats["mention_refused"] += len(allowed) - len(safe)
+        text, chosen = compose_message(group.body, [a.name for a in safe], max_chars=self.limiter.max_chars,
                                        mention=self.mention)
-        mentioned = [allowed[i] for i in chosen]
+        mentioned = [safe[i] for i in chosen]
         if allowed and not mentioned:  # no name fits (or mentions are off): the answer goes out without one
-            mentioned = [allowed[0]]
+            mentioned = [safe[0] if safe else allowed[0]]
         unmentioned = [a for a in live if a not in mentioned]
         return text, mentioned, unmentioned
 
-    def _expire(self, now: float) -> None:
+    def _safe_name(self, name: str) -> bool:
+        ok = self._name_ok.get(name)
+        if ok is None:
+            if len(self._name_ok) > 10_000:
+                self._name_ok.clear()
+            ok = self._name_ok[name] = not self.gate.name_problems(mention_name(name))
+        return ok
+
+    def _expire(self, now: float) -> list[Action]:
+        actions: list[Action] = []
         for key, group in list(self.groups.items()):
             expired = [a for a in group.askers if a.deadline <= now]
             if not expired:
@@ -561,6 +779,11 @@ class Room:
             if not group.askers:
                 group.handle.expire()
                 del self.groups[key]
+                if group.held_at is not None and group.approved_by is None:
+                    self.stats["review_expired"] += 1
+                    actions += [self._audit("expired", group.review_text, group, now, askers=expired),
+                                OverlayChanged()]
+        return actions
 
     def on_catalog_changed(self, catalog: Catalog, changed: set[str], answers: dict[str, str], now: float
                            ) -> list[Action]:
@@ -683,5 +906,5 @@ class Room:
             self.stats["answered"] + self.stats["aggregated"]
 
 
-__all__ = ["Action", "HandleState", "Line", "OverlayChanged", "Room", "SendChat", "StartTalkingPoints", "Unanswered",
-           "WorkItem"]
+__all__ = ["Action", "Audit", "HandleState", "Line", "OverlayChanged", "Room", "SendChat", "StartTalkingPoints",
+           "Unanswered", "WorkItem"]

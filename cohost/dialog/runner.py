@@ -27,7 +27,7 @@ from ..aio import Clock, SystemClock, cancel_and_wait, create_task, to_backgroun
 from ..engine import AnswerEngine, Decision, Message, Pending
 from ..events import ChatEvent, Event
 from ..sinks.base import SENT, OutgoingReply, SendResult
-from .room import Action, OverlayChanged, Room, SendChat, StartTalkingPoints, Unanswered, WorkItem
+from .room import Action, Audit, OverlayChanged, Room, SendChat, StartTalkingPoints, Unanswered, WorkItem
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ SEND_TIMEOUT_S = 5.0
 OverlaySink = Callable[[str, dict[str, Any]], Awaitable[None] | None]
 TalkingPoints = Callable[[dict[str, Any], list[str]], Awaitable[list[str]]]
 GapSink = Callable[[str, Unanswered], None]
+AuditSink = Callable[[str, Audit], None]  # must not block: the hub queues rows for a writer thread
 OVERLAY_MIN_INTERVAL_S = 0.1
 # Encoder work for messages less likely than this to be questions (text alone) runs at low CPU priority:
 # on the sample traffic 97 % of the messages that got an answer were above it.
@@ -56,8 +57,8 @@ async def _call(fn: Callable[..., Any], *args: Any) -> Any:
 
 class RoomRunner:
     def __init__(self, room: Room, engine: AnswerEngine, *, on_chat: ChatSink, on_overlay: OverlaySink,
-                 talking_points: TalkingPoints, on_gap: GapSink | None = None, clock: Clock | None = None,
-                 max_inbox: int = 100_000):
+                 talking_points: TalkingPoints, on_gap: GapSink | None = None, on_audit: AuditSink | None = None,
+                 clock: Clock | None = None, max_inbox: int = 100_000):
         self.room = room
         self.engine = engine
         self.clock = clock or SystemClock()
@@ -65,6 +66,7 @@ class RoomRunner:
         self._on_overlay = on_overlay
         self._talking_points = talking_points
         self._on_gap = on_gap
+        self._on_audit = on_audit
         self._inbox: asyncio.Queue[Event] = asyncio.Queue(max_inbox)
         self._to_decide: list[tuple[WorkItem, str | None]] = []              # waiting for triage
         self._to_encode: list[tuple[Pending, list[WorkItem]]] = []          # waiting for the encoder
@@ -278,6 +280,11 @@ class RoomRunner:
                     self._on_gap(self.room.name, action)
                 except Exception:
                     log.exception("gap sink failed in room %s", self.room.name)
+            elif isinstance(action, Audit) and self._on_audit is not None:
+                try:
+                    self._on_audit(self.room.name, action)
+                except Exception:
+                    log.exception("audit sink failed in room %s", self.room.name)
         if actions:
             self._wake.set()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from ..errors import CatalogError, Problem
+from ..gate import Gate
 
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]+$", min_length=1, max_length=64)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -40,7 +42,8 @@ class Product(_Model):
     link: Annotated[int, Field(ge=1, le=9999)] | None = None
     name: Text
     aliases: tuple[Text, ...] = ()
-    price: Annotated[float, Field(ge=0)] | None = None
+    # Finite, under ten million and in whole fen: a price said in public is said exactly as written.
+    price: Annotated[float, Field(ge=0, lt=10_000_000, allow_inf_nan=False)] | None = None
     specs: dict[Text, Text] = Field(default_factory=dict)
     selling_points: tuple[Text, ...] = ()
     faqs: tuple[FAQ, ...] = ()
@@ -53,6 +56,17 @@ class Product(_Model):
             return {str(k): (str(val) if isinstance(val, int | float) else val) for k, val in v.items()}
         return v
 
+    @field_validator("price", mode="before")
+    @classmethod
+    def _price_in_fen(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.strip().removesuffix("元").strip()
+        if isinstance(v, int | float | str) and not isinstance(v, bool):
+            text = str(v)
+            if re.fullmatch(r"\d+(\.\d+)?", text) and "." in text and len(text.split(".")[1].rstrip("0")) > 2:
+                raise ValueError(f"price {text} has more than two decimal places; write it in yuan and fen (19.99)")
+        return v
+
     @property
     def price_text(self) -> str | None:
         if self.price is None:
@@ -60,6 +74,17 @@ class Product(_Model):
         # Never round or use e-notation: a price said in public must be exactly the catalog's.
         text = f"{self.price:.2f}".rstrip("0").rstrip(".")
         return text
+
+    def facts_text(self) -> str:
+        """Everything the product's fields state, as one text: what a reply about it may rest on."""
+        lines = [self.name, *self.aliases]
+        if self.link is not None:
+            lines.append(f"{self.link}号链接")
+        if self.price_text is not None:
+            lines.append(f"直播间价{self.price_text}元")
+        lines += [f"{k}：{v}" for k, v in self.specs.items()]
+        lines += list(self.selling_points)
+        return "\n".join(lines)
 
 
 class Shop(_Model):
@@ -99,6 +124,29 @@ class Catalog(_Model):
         shop = self.shop.model_copy(update={"faqs": merged(self.shop.faqs, None)})
         return validate_catalog({"shop": shop.model_dump(), "products": [p.model_dump() for p in products]},
                                 source)
+
+
+def gate_problems(catalog: Catalog, gate: Gate, source: str) -> list[Problem]:
+    """What the catalog would say in public that the gate refuses: advertising-law words in FAQ answers,
+    spec values and product names (all sent to chat as written). Refused when a version is committed,
+    so an owner learns it at upload, with the entry and the word. Selling points only feed the
+    streamer's talking points, where such a word is shown with a warning instead."""
+    problems: list[Problem] = []
+
+    def check(where: str, field: str, text: str) -> None:
+        for p in gate.lint(text):
+            message = f"含广告法禁用词“{p.word}”：请改写，或在 /admin 的广告法禁用词里把这个说法设为允许"
+            problems.append(Problem(source, where, field, message))
+
+    for i, faq in enumerate(catalog.shop.faqs):
+        check(f"shop.faqs[{i}] (FAQ {faq.id})", "answer", faq.answer)
+    for i, product in enumerate(catalog.products):
+        check(f"products[{i}] ({product.id})", "name", product.name)
+        for key, value in product.specs.items():
+            check(f"products[{i}] ({product.id}).specs", key, value)
+        for j, faq in enumerate(product.faqs):
+            check(f"products[{i}].faqs[{j}] (FAQ {faq.id})", "answer", faq.answer)
+    return problems
 
 
 def _loc(loc: tuple[Any, ...]) -> tuple[str, str | None]:

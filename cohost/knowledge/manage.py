@@ -86,6 +86,7 @@ def import_file(cfg: Config, path: Path, *, shop: str, base_version: int | None,
     head_info = store.head(shop)
     head = store.catalog(shop, head_info.version) if head_info else None
     candidate, kind = parse_upload(data, path.name, head)
+    store.check_gate(shop, candidate, path.name)
     diff = diff_catalogs(head, candidate)
     print_diff(diff)
     if dry_run:

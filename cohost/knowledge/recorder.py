@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 
-from ..dialog.room import Unanswered
+from ..dialog.room import Audit, Unanswered
+from .audit import AuditLog, AuditRow
 from .gaps import Gap
 from .store import CatalogStore
 
 log = logging.getLogger(__name__)
+FORGET_EVERY_S = 3600.0
 
 
 class GapRecorder:
@@ -48,6 +51,50 @@ class GapRecorder:
 
     async def run(self) -> None:
         """Flush every interval; cancel it, then call flush() once more on shutdown."""
+        while True:
+            await asyncio.sleep(self.interval_s)
+            await self.flush()
+
+
+class AuditRecorder:
+    """Writes the rooms' audit lines (every reply sent, held, approved, rejected, expired, blocked or
+    rewritten) to the audit log a second at a time from a worker thread, like GapRecorder; and once an
+    hour forgets the viewers' texts older than ``keep_viewer_s`` (store.gap_days)."""
+
+    def __init__(self, log_: AuditLog, *, keep_viewer_s: float, max_buffer: int = 20_000, interval_s: float = 1.0):
+        self.log = log_
+        self.keep_viewer_s = keep_viewer_s
+        self.interval_s = interval_s
+        self._buffer: deque[AuditRow] = deque(maxlen=max_buffer)
+        self.dropped = 0
+        self.written = 0
+        self._last_forget = 0.0
+
+    def add(self, shop: str, room: str, a: Audit) -> None:
+        if len(self._buffer) == self._buffer.maxlen:
+            self.dropped += 1
+        self._buffer.append(AuditRow(ts=a.ts, shop=shop, room=room, outcome=a.outcome, text=a.text, kind=a.kind,
+                                     original=a.original, entry_id=a.entry_id, rule=a.rule, detail=a.detail,
+                                     actor=a.actor, viewer_texts=a.viewer_texts, viewers=a.viewers, handle=a.handle))
+
+    async def flush(self) -> None:
+        if self._buffer:
+            batch = list(self._buffer)
+            self._buffer.clear()
+            try:
+                await asyncio.to_thread(self.log.record, batch)
+                self.written += len(batch)
+            except Exception:
+                log.exception("could not write %d audit lines", len(batch))
+        now = time.time()
+        if now - self._last_forget >= FORGET_EVERY_S:
+            self._last_forget = now
+            try:
+                await asyncio.to_thread(self.log.forget_viewer_texts, now - self.keep_viewer_s)
+            except Exception:
+                log.exception("could not forget old viewer texts in the audit log")
+
+    async def run(self) -> None:
         while True:
             await asyncio.sleep(self.interval_s)
             await self.flush()

@@ -13,18 +13,18 @@ keeps readers off writers' backs, and BEGIN IMMEDIATE serialises writers.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from ..errors import CohostError
-from .catalog import Catalog
+from ..errors import CatalogError, CohostError
+from ..gate import Gate
+from .catalog import Catalog, gate_problems
 from .gaps import Gap
+from .sqlite import SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
@@ -68,6 +68,15 @@ CREATE TABLE IF NOT EXISTS drafts (
     version     INTEGER
 );
 """
+
+
+def _shop_gate(db: sqlite3.Connection, shop: str) -> Gate:
+    """The reply gate with the shop's own words (cohost.knowledge.moderation keeps them in this file)."""
+    try:
+        rows = db.execute("SELECT word, kind FROM shop_words WHERE shop=? ORDER BY id", (shop,)).fetchall()
+    except sqlite3.OperationalError:  # no moderation table yet: the packaged words only
+        rows = []
+    return Gate().with_words([w for w, k in rows if k == "banned"], [w for w, k in rows if k == "allowed"])
 
 
 class StoreError(CohostError):
@@ -127,35 +136,8 @@ def _draft(row: sqlite3.Row) -> Draft:
     return Draft(*row[:4], tuple(json.loads(row[4])), *row[5:])  # type: ignore[call-arg]
 
 
-class CatalogStore:
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA synchronous=NORMAL")
-            yield db
-        finally:
-            db.close()
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; BEGIN IMMEDIATE takes the write lock before anything is read."""
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+class CatalogStore(SqliteFile):
+    SCHEMA = SCHEMA
 
     # -- versions ---------------------------------------------------------------------------------------
 
@@ -204,6 +186,14 @@ class CatalogStore:
             raise StoreError(f"shop {shop!r} has no version {version}")
         return Catalog.model_validate_json(row[0])
 
+    def check_gate(self, shop: str, catalog: Catalog, source: str) -> None:
+        """CatalogError when the catalog says something in public the shop's gate refuses (a preview
+        shows it before anything is written; commit refuses it again)."""
+        with self._connect() as db:
+            problems = gate_problems(catalog, _shop_gate(db, shop), source)
+        if problems:
+            raise CatalogError(problems)
+
     def commit(self, shop: str, change: Callable[[Catalog | None], Catalog], *, base_version: int | None = None,
                author: str = "api", note: str = "", source: str = "") -> tuple[VersionInfo, Catalog]:
         """Write a new version made by ``change`` from the head catalog (None for a new shop).
@@ -218,6 +208,9 @@ class CatalogStore:
             if base_version is not None and base_version != (head or 0):
                 raise VersionConflict(shop, base_version, head)
             catalog = change(Catalog.model_validate_json(row[1]) if row else None)
+            problems = gate_problems(catalog, _shop_gate(db, shop), source or "catalog")
+            if problems:
+                raise CatalogError(problems)
             version = (head or 0) + 1
             db.execute(f"INSERT INTO versions ({_VERSION_COLS}, document) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                        (shop, version, time.time(), author, note, source, head, "building", None,

@@ -9,23 +9,27 @@ change (409) instead of overwriting it. All endpoints need the admin token: ``Au
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as FPath
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..engine import AnswerEngine, Message
 from ..errors import CatalogError, Problem
+from ..knowledge.audit import OUTCOMES, AuditError, AuditLog
 from ..knowledge.catalog import FAQ, Catalog, Product, validate_catalog
 from ..knowledge.diff import diff_catalogs
 from ..knowledge.export import FORMATS, dump_catalog
 from ..knowledge.gaps import GapCluster, cluster_gaps, draft_faq
+from ..knowledge.moderation import BLOCK_KINDS, Moderation, ModerationError
 from ..knowledge.service import CatalogService
 from ..knowledge.store import StoreError, VersionConflict
 from ..knowledge.uploads import parse_upload, upload_change
@@ -120,7 +124,8 @@ def _revalidate(catalog: Catalog, source: str) -> Catalog:
     return validate_catalog(catalog.model_dump(), source)
 
 
-def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int) -> APIRouter:
+def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int, *, audit: AuditLog | None = None,
+                moderation: Moderation | None = None) -> APIRouter:
     store = catalogs.store
 
     def require_token(bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
@@ -209,6 +214,7 @@ def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int) -> 
         head_info = await asyncio.to_thread(store.head, shop)
         head = await asyncio.to_thread(store.catalog, shop, head_info.version) if head_info else None
         candidate, kind = await asyncio.to_thread(parse_upload, data, filename, head)
+        await asyncio.to_thread(store.check_gate, shop, candidate, filename)
         diff = diff_catalogs(head, candidate)
         base = head_info.version if head_info else 0
         if dry_run:
@@ -357,7 +363,220 @@ def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int) -> 
         await asyncio.to_thread(store.close_draft, shop, draft_id, "discarded")
         return {"ok": True}
 
+    _safety_routes(router, audit, moderation)
     return router
+
+
+# -- the audit log, the blocklist and the shop's advertising-law words ----------------------------------------
+
+class InputError(ValueError):
+    """A request parameter or body field the safety endpoints refuse: 422 with a Chinese message and the field."""
+
+    def __init__(self, message: str, field: str | None = None, status: int = 422):
+        self.field, self.status = field, status
+        super().__init__(message)
+
+
+class BlockIn(_In):
+    kind: str = Field(description="user_id (the platform's user id) or name (the display name)",
+                      examples=["user_id"])
+    value: str = Field(description="1–64 characters", examples=["10086"])
+    note: str = Field("", description="why (up to 200 characters)", examples=["刷广告"])
+
+
+class WordsIn(_In):
+    banned: list[str] = Field(description="words refused beside the packaged advertising-law list (1–20 chars, "
+                                          "at most 500)", examples=[["秒杀价"]])
+    allowed: list[str] = Field(description="exceptions to that list", examples=[["最大码"]])
+
+
+AUDIT_LIMIT_MAX = 500
+_BODY_MAX = 256 * 1024
+_CSV_CHUNK_LINES = 200
+_FIELDS_ZH = {"kind": "屏蔽类型", "value": "屏蔽的值", "note": "备注", "banned": "额外禁用词", "allowed": "允许的词",
+              "viewer_max_per_min": "每位观众每分钟最多几条"}
+
+
+def _text_param(value: str | None, field: str, what: str, max_len: int) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if len(value) > max_len:
+        raise InputError(f"{field}（{what}）太长了，最多 {max_len} 个字", field)
+    return value.strip()
+
+
+def _time_param(value: str | None, field: str, what: str) -> float | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        t = float(value)
+    except ValueError:
+        t = math.nan
+    if not math.isfinite(t):
+        raise InputError(f"{field}（{what}）必须是数字：Unix 时间，单位秒，例如 1732250000", field)
+    return t
+
+
+def _int_param(value: str | None, field: str, what: str, default: int, low: int, high: int) -> int:
+    if value is None or not value.strip():
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        n = low - 1
+    if not low <= n <= high:
+        raise InputError(f"{field}（{what}）必须是 {low} 到 {high} 之间的整数", field)
+    return n
+
+
+def _audit_filters(q: str | None, outcome: str | None, room: str | None, since: str | None, until: str | None
+                   ) -> dict[str, Any]:
+    out = _text_param(outcome, "outcome", "结果", 20)
+    if out is not None and out not in OUTCOMES:
+        raise InputError(f"outcome（结果）只能是 {'、'.join(OUTCOMES)} 之一，收到的是“{out}”", "outcome")
+    filters = {"q": _text_param(q, "q", "搜索词", 200), "outcome": out, "room": _text_param(room, "room", "直播间", 64),
+               "since": _time_param(since, "since", "开始时间"), "until": _time_param(until, "until", "结束时间")}
+    if filters["since"] is not None and filters["until"] is not None and filters["since"] > filters["until"]:
+        raise InputError("since（开始时间）不能晚于 until（结束时间）", "since")
+    return filters
+
+
+async def _json_body(request: Request, fields: dict[str, tuple[type, bool]]) -> dict[str, Any]:
+    """A JSON object with exactly these fields ({name: (type, required)}); Chinese errors naming the field."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > _BODY_MAX:
+        raise InputError(f"请求体太大，最多 {_BODY_MAX // 1024} KB", None, 413)
+    raw = await request.body()
+    if len(raw) > _BODY_MAX:
+        raise InputError(f"请求体太大，最多 {_BODY_MAX // 1024} KB", None, 413)
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError:
+        raise InputError("请求体不是有效的 JSON", None) from None
+    if not isinstance(data, dict):
+        raise InputError("请求体必须是一个 JSON 对象，例如 " + json.dumps(
+            {k: ([] if t is list else "…") for k, (t, _) in fields.items()}, ensure_ascii=False), None)
+    for key in data:
+        if key not in fields:
+            raise InputError(f"不认识的字段 {key}（拼写错了？）；可以用的字段：{'、'.join(fields)}", key)
+    for key, (kind, required) in fields.items():
+        if key not in data:
+            if required:
+                raise InputError(f"缺少 {key}（{_FIELDS_ZH.get(key, key)}）", key)
+            continue
+        value = data[key]
+        if kind is list and not (isinstance(value, list) and all(isinstance(w, str) for w in value)):
+            raise InputError(f"{key}（{_FIELDS_ZH.get(key, key)}）必须是文字的列表，例如 [\"秒杀价\"]", key)
+        if kind is str and not isinstance(value, str):
+            raise InputError(f"{key}（{_FIELDS_ZH.get(key, key)}）必须是文字", key)
+    return data
+
+
+def _chunks(lines: Iterator[str]) -> Iterator[str]:
+    """The CSV with a BOM (so that Excel reads UTF-8 Chinese), a few hundred lines a chunk."""
+    batch = ["\ufeff"]
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= _CSV_CHUNK_LINES:
+            yield "".join(batch)
+            batch = []
+    if batch:
+        yield "".join(batch)
+
+
+def _safety_routes(router: APIRouter, audit: AuditLog | None, moderation: Moderation | None) -> None:
+    def need_audit() -> AuditLog:
+        if audit is None:
+            raise InputError("这个服务器没有启用回复记录", None, 503)
+        return audit
+
+    def need_moderation() -> Moderation:
+        if moderation is None:
+            raise InputError("这个服务器没有启用屏蔽名单和禁用词设置", None, 503)
+        return moderation
+
+    outcomes = "、".join(OUTCOMES)
+
+    @router.get("/shops/{shop}/audit", summary="Replies sent, held, blocked or rewritten, and why; newest first",
+                description=f"`q` finds text in the reply, the original, the rule, the FAQ id, the approver and "
+                            f"the viewers' messages. `outcome`: one of {outcomes}. `since` (inclusive) and "
+                            "`until` (exclusive) are Unix seconds. `limit` 1–500.")
+    async def audit_rows(shop: ShopId, q: str | None = None, outcome: str | None = None, room: str | None = None,
+                         since: str | None = None, until: str | None = None, limit: str | None = None,
+                         offset: str | None = None) -> dict[str, Any]:
+        log = need_audit()
+        filters = _audit_filters(q, outcome, room, since, until)
+        n = _int_param(limit, "limit", "每页条数", 100, 1, AUDIT_LIMIT_MAX)
+        start = _int_param(offset, "offset", "起始位置", 0, 0, 10**9)
+        rows, total = await asyncio.to_thread(lambda: log.search(shop, **filters, limit=n, offset=start))
+        return {"rows": rows, "total": total}
+
+    @router.get("/shops/{shop}/audit.csv", summary="The audit log as CSV (UTF-8 with a BOM, for Excel)",
+                response_class=StreamingResponse,
+                responses={200: {"content": {"text/csv": {}}, "description": "CSV, a header line first"}})
+    async def audit_csv(shop: ShopId, q: str | None = None, outcome: str | None = None, room: str | None = None,
+                        since: str | None = None, until: str | None = None) -> StreamingResponse:
+        log = need_audit()
+        filters = _audit_filters(q, outcome, room, since, until)
+        lines = await asyncio.to_thread(lambda: log.export_csv(shop, **filters))
+        name = f"{shop}-audit-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+        return StreamingResponse(_chunks(lines), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                          "Cache-Control": "no-store"})
+
+    @router.get("/shops/{shop}/blocklist", summary="Viewers this shop never answers (by user id or by name)")
+    async def blocklist(shop: ShopId) -> dict[str, Any]:
+        mod = need_moderation()
+        return {"blocklist": await asyncio.to_thread(mod.blocklist, shop)}
+
+    @router.post("/shops/{shop}/blocklist", summary="Block a viewer (again: updates the note)",
+                 openapi_extra={"requestBody": {"required": True, "content": {
+                     "application/json": {"schema": BlockIn.model_json_schema()}}}})
+    async def block(shop: ShopId, request: Request) -> dict[str, Any]:
+        mod = need_moderation()
+        body = await _json_body(request, {"kind": (str, True), "value": (str, True), "note": (str, False)})
+        await asyncio.to_thread(lambda: mod.block(shop, body["kind"], body["value"], note=body.get("note", ""),
+                                                  author="admin"))
+        return {"ok": True, "blocklist": await asyncio.to_thread(mod.blocklist, shop)}
+
+    @router.delete("/shops/{shop}/blocklist", summary="Unblock a viewer")
+    async def unblock(shop: ShopId, kind: str | None = None, value: str | None = None) -> dict[str, Any]:
+        mod = need_moderation()
+        if not kind:
+            raise InputError(f"缺少 kind（屏蔽类型）：{' 或 '.join(BLOCK_KINDS)}", "kind")
+        if value is None:
+            raise InputError("缺少 value（屏蔽的值）", "value")
+        if not await asyncio.to_thread(mod.unblock, shop, kind, value):
+            raise InputError(f"屏蔽名单里没有“{value.strip()}”", "value", 404)
+        return {"ok": True, "blocklist": await asyncio.to_thread(mod.blocklist, shop)}
+
+    @router.get("/shops/{shop}/limits", summary="Per-viewer limits (null: config.yaml's dialog.viewer_max_per_min)")
+    async def limits(shop: ShopId) -> dict[str, Any]:
+        mod = need_moderation()
+        return await asyncio.to_thread(mod.limits, shop)
+
+    @router.put("/shops/{shop}/limits", summary="Set the per-viewer limits (null for the default)",
+                openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"viewer_max_per_min": {"type": ["integer", "null"]}}}}}}})
+    async def set_limits(shop: ShopId, request: Request) -> dict[str, Any]:
+        mod = need_moderation()
+        body = await _json_body(request, {"viewer_max_per_min": (object, True)})
+        await asyncio.to_thread(lambda: mod.set_limits(shop, body["viewer_max_per_min"], author="admin"))
+        return {"ok": True, **await asyncio.to_thread(mod.limits, shop)}
+
+    @router.get("/shops/{shop}/words", summary="The shop's own advertising-law words: extra banned, and allowed")
+    async def words(shop: ShopId) -> dict[str, list[str]]:
+        mod = need_moderation()
+        return await asyncio.to_thread(mod.words, shop)
+
+    @router.put("/shops/{shop}/words", summary="Replace both word lists",
+                openapi_extra={"requestBody": {"required": True, "content": {
+                    "application/json": {"schema": WordsIn.model_json_schema()}}}})
+    async def set_words(shop: ShopId, request: Request) -> dict[str, Any]:
+        mod = need_moderation()
+        body = await _json_body(request, {"banned": (list, True), "allowed": (list, True)})
+        await asyncio.to_thread(lambda: mod.set_words(shop, body["banned"], body["allowed"], author="admin"))
+        return {"ok": True, **await asyncio.to_thread(mod.words, shop)}
 
 
 def _too_large(size: int, limit: int) -> HTTPException:
@@ -378,3 +597,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreError)
     async def missing(_request: Request, e: StoreError) -> JSONResponse:
         return JSONResponse({"error": str(e)}, status_code=404)
+
+    @app.exception_handler(InputError)
+    async def bad_input(_request: Request, e: InputError) -> JSONResponse:
+        return JSONResponse({"error": str(e), "field": e.field}, status_code=e.status)
+
+    @app.exception_handler(ModerationError)
+    @app.exception_handler(AuditError)
+    async def refused(_request: Request, e: ModerationError | AuditError) -> JSONResponse:
+        return JSONResponse({"error": str(e), "field": e.field}, status_code=422)

@@ -20,14 +20,17 @@ import json
 import logging
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import swagger_ui_bundle
-from fastapi import FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..aio import cancel_and_wait, create_task
 from ..config import Config
@@ -37,6 +40,7 @@ from ..events import (
     AudioEndEvent,
     AudioStartEvent,
     ChatEvent,
+    ControlEvent,
     Event,
     EventError,
     TranscriptEvent,
@@ -82,6 +86,13 @@ def admin_token(config: Config) -> tuple[str, bool]:
     return (token, False) if token else (secrets.token_urlsafe(18), True)
 
 
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["approve", "reject", "hold", "auto"]
+    id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    by: Annotated[str, Field(min_length=1, max_length=24)] | None = None
+
+
 def create_app(catalogs: CatalogService, config: Config, talking_points: TalkingPoints, *,
                admin_token: str) -> FastAPI:
     hub = Hub(catalogs, config, talking_points)
@@ -97,7 +108,12 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
     app.state.hub = hub
     app.state.catalogs = catalogs
     app.state.admin_token = admin_token
-    app.include_router(make_router(catalogs, admin_token, config.store.max_upload_bytes))
+    # The audit log and the moderation settings live in the catalog store's file; the hub's instances, so
+    # that a change made on /admin reaches the rooms (Moderation.listen).
+    app.state.audit = hub.audit_log
+    app.state.moderation = hub.moderation
+    app.include_router(make_router(catalogs, admin_token, config.store.max_upload_bytes, audit=app.state.audit,
+                                   moderation=app.state.moderation))
     install_error_handlers(app)
     # Swagger UI from the installed package: /docs works offline and behind firewalls.
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
@@ -148,6 +164,33 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
         if body is None:
             raise HTTPException(404, f"no room {room!r}")
         return JSONResponse(body)
+
+    def require_admin(request: Request) -> None:
+        auth = request.headers.get("authorization", "")
+        given = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-cohost-token")
+        if not given or not secrets.compare_digest(given.encode(), admin_token.encode()):
+            raise HTTPException(401, "admin token missing or wrong", headers={"WWW-Authenticate": "Bearer"})
+
+    @app.get("/api/rooms", dependencies=[Depends(require_admin)])
+    async def review_rooms() -> list[dict[str, Any]]:
+        """Every live room with its review mode and the replies it holds for review (for /admin)."""
+        now = time.time()
+        return [{"room": name, "shop": e.shop, **e.runner.room.snapshot(now)["review"]}
+                for name, e in sorted(hub.rooms.items())]
+
+    @app.post("/api/rooms/{room}/review", dependencies=[Depends(require_admin)])
+    async def review(room: str, body: ReviewIn) -> JSONResponse:
+        """Approve or reject a held reply, or switch hold-for-review on or off (a moderator on /admin)."""
+        entry = hub.rooms.get(room)
+        if entry is None:
+            raise HTTPException(404, f"没有直播间 {room}")
+        action = {"approve": "approve", "reject": "reject", "hold": "review_hold", "auto": "review_auto"}[body.action]
+        if action in ("approve", "reject") and not body.id:
+            raise HTTPException(422, "批准或拒绝需要回复的 id")
+        event = ControlEvent(type="control", action=action, id=body.id, by=f"admin:{body.by or '管理员'}"[:32])
+        if not entry.runner.submit(event):
+            raise HTTPException(503, "直播间忙，请重试")
+        return JSONResponse({"ok": True}, status_code=202)
 
     @app.get("/rooms/{room}/transcript")
     async def transcript(room: str, request: Request) -> JSONResponse:
@@ -325,10 +368,24 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
         assert isinstance(writer, SocketWriter)
         try:
             writer.send(json.dumps(entry.overlay_state(), ensure_ascii=False))
-            while not writer.closed:  # the page sends nothing we need; reading notices the disconnect
+            while not writer.closed:
                 message = await ws.receive()
                 if message["type"] == "websocket.disconnect":
                     break
+                # The page may send control events: pause/resume, and in hold-for-review mode approve or
+                # reject a held reply (one key or tap) or switch review on and off. Nothing else.
+                frame = message.get("text")
+                if frame is None:
+                    continue
+                try:
+                    event = parse_event(frame)
+                except EventError as e:
+                    writer.send(json.dumps({"type": "error", "error": str(e)}, ensure_ascii=False))
+                    continue
+                if not isinstance(event, ControlEvent):
+                    writer.send(json.dumps({"type": "error", "error": "an overlay sends only control events"}))
+                    continue
+                entry.runner.submit(event)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:

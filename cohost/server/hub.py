@@ -34,8 +34,11 @@ from ..config import Config
 from ..dialog.room import Room
 from ..dialog.runner import RoomRunner, TalkingPoints
 from ..engine import AnswerEngine
+from ..gate import Gate
 from ..hearing.ears import Hearing
-from ..knowledge.recorder import GapRecorder
+from ..knowledge.audit import AuditLog
+from ..knowledge.moderation import Moderation
+from ..knowledge.recorder import AuditRecorder, GapRecorder
 from ..knowledge.service import CatalogService
 from ..sinks.base import SENT, OutgoingReply, ReplySink, SendResult
 from ..sources.base import Source as EventSource
@@ -146,10 +149,20 @@ class Hub:
         self._lock = asyncio.Lock()
         self.gaps = GapRecorder(catalogs.store)
         self.hearing = Hearing(config.asr, config.resolve(config.cache_dir), config.base_dir)
+        self.audit_log = AuditLog(catalogs.store.path)
+        self.audit = AuditRecorder(self.audit_log, keep_viewer_s=config.store.gap_days * 86_400)
+        self.moderation = Moderation(catalogs.store.path)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._moderation: dict[str, tuple[Gate, set[str], set[str], int | None]] = {}
         catalogs.listen(self._catalog_swapped)
+        self.moderation.listen(self._moderation_changed)
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        shop = self.catalogs.default_shop
+        self._moderation[shop] = await asyncio.to_thread(self._read_moderation, shop)
+        create_task(self.audit.run(), name="audit-recorder", tasks=self._tasks)
         create_task(self.gaps.run(), name="gap-recorder", tasks=self._tasks)
         create_task(self.catalogs.watch(), name="catalog-watch", tasks=self._tasks)
         create_task(self.hearing.start(), name="asr-preload", tasks=self._tasks)
@@ -199,6 +212,10 @@ class Hub:
                       ) -> RoomEntry:
         shop = shop or self.catalogs.default_shop
         engine = await self.catalogs.load(shop)  # may build for seconds: outside the lock
+        # The shop's gate and blocklist: read from SQLite once per shop, outside the lock, then kept
+        # current by Moderation.listen.
+        if shop not in self._moderation:
+            self._moderation[shop] = await asyncio.to_thread(self._read_moderation, shop)
         cfg = self.config.server
         async with self._lock:
             entry = self.rooms.get(name)
@@ -217,11 +234,15 @@ class Hub:
                     raise TooManyRooms(f"{cfg.max_overlay_only_rooms} rooms have an overlay and no source "
                                        "(server.max_overlay_only_rooms)")
             if entry is None:
+                gate, ids, names, per_min = self._moderation[shop]
                 room = Room(name, engine.catalog, self.config.dialog, max_chars=self.config.reply.max_chars,
-                            mention=self.config.reply.mention)
+                            mention=self.config.reply.mention, gate=gate)
+                room.set_blocklist(ids, names)
+                room.set_viewer_limit(per_min)
                 runner = RoomRunner(room, engine, on_chat=self._send_reply, on_overlay=self._push_overlay,
                                     talking_points=self._talking_points,
-                                    on_gap=lambda r, gap, s=shop: self.gaps.add(s, r, gap))
+                                    on_gap=lambda r, gap, s=shop: self.gaps.add(s, r, gap),
+                                    on_audit=lambda r, a, s=shop: self.audit.add(s, r, a))
                 entry = self.rooms[name] = RoomEntry(runner, shop)
                 self.hearing.listen_for(name, lambda r=runner: r.room.listening_words(r.clock.now()))
                 await runner.start()
@@ -283,7 +304,46 @@ class Hub:
                 await writer.stop()
         self.rooms.clear()
         await self.gaps.flush()
+        await self.audit.flush()
         await asyncio.to_thread(self.hearing.close)
+
+    def _read_moderation(self, shop: str) -> tuple[Gate, set[str], set[str], int | None]:
+        """The shop's gate (packaged words plus the owner's), blocklist (user ids, names) and per-viewer
+        limit (None: config.yaml's)."""
+        words = self.moderation.words(shop)
+        blocked = self.moderation.blocklist(shop)
+        ids = {b["value"] for b in blocked if b["kind"] == "user_id"}
+        names = {b["value"] for b in blocked if b["kind"] == "name"}
+        per_min = self.moderation.limits(shop)["viewer_max_per_min"]
+        return Gate().with_words(words["banned"], words["allowed"]), ids, names, per_min
+
+    def _moderation_changed(self, shop: str) -> None:
+        """An owner changed the blocklist or the word list (on whatever thread wrote it): the shop's
+        rooms read the new settings, applied on the event loop."""
+        if self._loop is None or self._loop.is_closed():
+            return
+        try:
+            moderation = self._read_moderation(shop)
+        except Exception:
+            log.exception("could not read the moderation settings of shop %s", shop)
+            return
+
+        def apply() -> None:
+            self._moderation[shop] = moderation
+            gate, ids, names, per_min = moderation
+            for entry in self.rooms.values():
+                if entry.shop == shop:
+                    entry.runner.room.set_gate(gate)
+                    entry.runner.room.set_blocklist(ids, names)
+                    entry.runner.room.set_viewer_limit(per_min)
+
+        try:
+            if asyncio.get_running_loop() is self._loop:
+                apply()
+                return
+        except RuntimeError:
+            pass
+        self._loop.call_soon_threadsafe(apply)
 
     def _catalog_swapped(self, shop: str, engine: AnswerEngine) -> None:
         for entry in self.rooms.values():

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..gate import Cleared
+
 
 @dataclass(frozen=True)
 class OutgoingReply:
@@ -29,6 +31,11 @@ class OutgoingReply:
     faq_id: str
     latency_ms: float             # from the first asker's message reaching us to now
     reply_id: int                 # the id of its ReplyHandle
+
+    def __post_init__(self) -> None:
+        # Every word posted in the shop's name passes the one gate; a path that skipped it fails here.
+        if not isinstance(self.text, Cleared):
+            raise TypeError("OutgoingReply.text must be Cleared text from cohost.gate.Gate.check")
 
 
 @dataclass(frozen=True)

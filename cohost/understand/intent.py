@@ -5,7 +5,7 @@ seed embeddings are cached on disk). It combines three kinds of evidence:
 - character n-grams of the normalised text (robust to word segmentation of chat slang),
 - the sentence embedding that retrieval computes anyway (so intent costs no extra encoder pass),
 - a few shape features of the raw text that normalisation erases on purpose: floods of one character,
-  contact details and links, which mark spam.
+  contact details and links however disguised, insults and attacks on groups (``abuse.py``), which mark spam.
 """
 
 from __future__ import annotations
@@ -25,34 +25,34 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from ..errors import CohostError
+from .abuse import signals as abuse_signals
 
 Intent = Literal["question", "purchase", "request", "greeting", "chitchat", "complaint", "spam"]
 INTENTS: tuple[Intent, ...] = ("question", "purchase", "request", "greeting", "chitchat", "complaint", "spam")
 # The Chinese seeds shipped with the package (intent.seed: null).
 PACKAGED_SEED = "intent_seed.jsonl"
 
-# Contact details and links: a handle ("vx: ab8899", "加微信", "qq群 12345678"), a link, a long number. A bare app
-# name is not one: "怎么用微信登录", "微信能付吗" and "qq怎么绑定" are questions.
-_CONTACT = re.compile(
-    r"(威信|薇信|徽信|v信|vx|加\s*v|\+\s*v|扣扣|企鹅号|私聊|私信|主页|群号|telegram|"
-    r"加\s*(?:微信|wx|qq|q群|群)|"
-    r"(?<![a-z])(?:微信|wx|qq|v(?![a-z]))\s*(?:号|群|搜)?\s*[:：]?\s*(?=[a-z0-9_@]{5,})[a-z0-9_@]*\d|"
-    r"https?://|www\.|[a-z0-9-]+\.(?:com|cn|net|top|cc|xyz|vip|me)\b|\d{6,})",
-    re.IGNORECASE)
 _RUN = re.compile(r"(.)\1{4,}")
 
 
 def shape_features(raw: str) -> np.ndarray:
-    """Features of the raw text that normalisation removes: floods, contact details, length."""
+    """Features of the raw text that normalisation removes: floods, contact details, length, and the abuse
+    signals of ``abuse.py`` (disguised contacts and links, insults, attacks on groups)."""
     n = max(len(raw), 1)
     longest_run = max((len(m.group()) for m in _RUN.finditer(raw)), default=1)
     distinct = len(set(raw)) / n
+    contact, insult, group_attack = abuse_signals(raw)
     return np.array([
         min(longest_run / 10.0, 2.0),
-        1.0 if _CONTACT.search(raw) else 0.0,
+        contact,
         min(n / 40.0, 2.0),
         1.0 - distinct if n >= 6 else 0.0,
+        insult,
+        group_attack,
     ], dtype=np.float32)
+
+
+N_SHAPES = len(shape_features(""))
 
 
 # A message is screened out (no encoder pass) only when the text-only model is this sure it is not a question.
@@ -163,11 +163,11 @@ class IntentClassifier:
         n_grams = len(vectorizer.vocabulary_)
         coef = model.coef_
         self._w_grams = coef[:, :n_grams].T.copy()
-        self._w_embed = coef[:, n_grams:-4].T * embed_weight
-        self._w_shape = coef[:, -4:].T.copy()
+        self._w_embed = coef[:, n_grams:-N_SHAPES].T * embed_weight
+        self._w_shape = coef[:, -N_SHAPES:].T.copy()
         self._b = model.intercept_.copy()
         self._s_grams = screen.coef_[:, :n_grams].T.copy()
-        self._s_shape = screen.coef_[:, -4:].T.copy()
+        self._s_shape = screen.coef_[:, -N_SHAPES:].T.copy()
         self._s_b = screen.intercept_.copy()
         self._q = self._labels.index("question")
 
@@ -193,7 +193,7 @@ class IntentClassifier:
         return cls(vec, model, embed_weight, screen)
 
     def text_features(self, texts: Sequence[str], raw: Sequence[str]) -> TextFeatures:
-        shapes = np.vstack([shape_features(r) for r in raw]) if len(raw) else np.zeros((0, 4), np.float32)
+        shapes = np.vstack([shape_features(r) for r in raw]) if len(raw) else np.zeros((0, N_SHAPES), np.float32)
         return TextFeatures(tuple(self._grams(t) for t in texts), shapes)
 
     def _result(self, row: np.ndarray) -> IntentResult:

@@ -21,7 +21,6 @@ and no signer was given, or ``max_attempts`` ran out) and stopped (cancelled).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import time
@@ -32,6 +31,7 @@ from typing import Any
 import httpx
 import websockets
 
+from ...aio import cancel_and_wait
 from ...events import ChatEvent, Event, StreamEvent
 from ..base import Backoff, SeenIds, SourceHealth, Submit
 from .codec import BilibiliCodec, Limits, encode_auth, encode_heartbeat
@@ -236,9 +236,8 @@ class BilibiliClient:
                     if beat.done():
                         beat.result()  # the heartbeat could not be sent: the connection is gone
             finally:
-                beat.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await beat
+                # Not suppress(CancelledError): that would swallow our own cancellation too.
+                await cancel_and_wait(beat)
 
     async def _until_auth(self, ws: Any, submit: Submit) -> AuthReply:
         while True:

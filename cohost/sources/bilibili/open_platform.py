@@ -29,7 +29,6 @@ Health: connecting, live ("B站已连接"), reconnecting ("B站连接中断，�
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -45,6 +44,7 @@ import httpx
 import websockets
 from pydantic import ValidationError
 
+from ...aio import cancel_and_wait
 from ...errors import CohostError
 from ...events import MAX_TEXT_CHARS, ChatEvent, Event, RoomEvent, StreamEvent
 from ..base import Backoff, SeenIds, SourceHealth, Submit
@@ -514,9 +514,8 @@ class OpenPlatformClient:
                         if beat.done():
                             beat.result()
                 finally:
-                    beat.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await beat
+                    # Not suppress(CancelledError): that would swallow our own cancellation too.
+                    await cancel_and_wait(beat)
             finally:
                 self._ws = None
 
@@ -601,8 +600,9 @@ class OpenPlatformClient:
         self.game, self._game_beat = None, None
         if beat is not None:
             beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await beat
+            # Wait without suppress(CancelledError), which would swallow a cancellation of our own; this
+            # runs while stopping too, and app/end must still go out then.
+            await asyncio.wait([beat], timeout=3.0)
         if game is None or not end:
             return
         try:
