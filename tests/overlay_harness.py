@@ -10,6 +10,7 @@ state pushed to a room is sent to a page as soon as it connects.
         h.drop_connections(reject_new=True)   # the page shows "连接中…" and retries
         h.accept_connections()                # the page reconnects and gets the last state
         h.drop_connections(reject_new=True, code=4401)   # refused like the live server refuses a bad token
+        h.wait_for_frames("r1", 1)            # the control frames the page sent (approve, reject, review_hold, ...)
 
 uvicorn runs on 127.0.0.1, port 0, in a background thread with its own event loop; the test thread talks to it
 through ``asyncio.run_coroutine_threadsafe``.
@@ -54,6 +55,9 @@ class OverlayHarness:
         # Appended on the server loop.
         self.connections: list[dict[str, Any]] = []
         self.queries: list[dict[str, str]] = []
+        # Every text frame a page sent (the live server takes control events: approve/reject a held reply,
+        # review_hold/review_auto, pause/resume): {"room", "frame" (the parsed JSON, or None), "text"}.
+        self.received: list[dict[str, Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -86,6 +90,13 @@ class OverlayHarness:
                     message = await websocket.receive()
                     if message["type"] == "websocket.disconnect":
                         break
+                    text = message.get("text")
+                    if text is not None:
+                        try:
+                            frame = json.loads(text)
+                        except ValueError:
+                            frame = None
+                        self.received.append({"room": room, "frame": frame, "text": text})
             except (WebSocketDisconnect, RuntimeError):
                 pass
             finally:
@@ -245,6 +256,19 @@ class OverlayHarness:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{n} connection(s) to room {room!r} not seen within {timeout} s")
             time.sleep(0.02)
+
+    def frames(self, room: str) -> list[Any]:
+        """The parsed frames pages sent to `room`, oldest first."""
+        return [r["frame"] for r in list(self.received) if r["room"] == room]
+
+    def wait_for_frames(self, room: str, n: int = 1, timeout: float = 5.0) -> list[Any]:
+        """Block until pages sent at least `n` frames to `room`; returns them all."""
+        deadline = time.monotonic() + timeout
+        while len(got := self.frames(room)) < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{n} frame(s) from pages in room {room!r} not seen within {timeout} s: {got}")
+            time.sleep(0.02)
+        return got
 
 
 def _dump(state: Mapping[str, Any]) -> str:

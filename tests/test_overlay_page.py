@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import base64
 import copy
-import os
 import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,9 @@ import pytest
 pytest.importorskip("starlette", reason="overlay harness needs starlette")
 pytest.importorskip("uvicorn", reason="overlay harness needs uvicorn")
 
-from chromium import launched_browser  # noqa: E402 (skips without Chromium)
 from overlay_harness import OverlayHarness  # noqa: E402
-from playwright.sync_api import Browser, Page, expect  # noqa: E402
+from page_fixtures import *  # noqa: E402,F403 (browser, harness, new_page, page, room, shots)
+from playwright.sync_api import Page, expect  # noqa: E402
 
 W, H = 1920, 1080
 XSS = "<img src=x onerror=alert(1)>"
@@ -112,82 +111,6 @@ def busy_state(room: str, **changes: Any) -> dict[str, Any]:
 def speaking_state(room: str, **changes: Any) -> dict[str, Any]:
     """The streamer talks: a current server sends speaking and pauses replies for it."""
     return busy_state(room, **{"speaking": True, "paused": True, "pause_reason": SPEECH, **changes})
-
-
-@pytest.fixture(scope="module")
-def harness() -> Iterator[OverlayHarness]:
-    with OverlayHarness() as h:
-        yield h
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launched_browser() as b:
-        yield b
-
-
-@pytest.fixture(scope="session")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where screenshots go: $COHOST_SCREENSHOTS, else a temp dir (never the checkout: conftest checks that)."""
-    env = os.environ.get("COHOST_SCREENSHOTS")
-    path = Path(env) if env else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-@pytest.fixture(autouse=True)
-def _harness_accepts(harness: OverlayHarness) -> Iterator[None]:
-    """A test that fails mid-way must not leave the harness refusing connections for the next one."""
-    yield
-    harness.accept_connections()
-
-
-@pytest.fixture
-def room(request: pytest.FixtureRequest) -> str:
-    """A room per test, so one test's last state never leaks into another's page."""
-    return re.sub(r"[^A-Za-z0-9_]+", "_", request.node.name)
-
-
-@pytest.fixture
-def new_page(browser: Browser) -> Iterator[Callable[..., Page]]:
-    """Opens pages (each in its own context) and fails the test on page errors or dialogs in any of them."""
-    contexts: list[Any] = []
-    errors: list[str] = []
-    dialogs: list[str] = []
-
-    def on_console(msg: Any) -> None:
-        # A refused websocket (the reconnect tests) logs a console error by design; anything else is a bug.
-        if msg.type == "error" and "WebSocket" not in msg.text:
-            errors.append(msg.text)
-
-    def on_dialog(dialog: Any) -> None:
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def make(width: int = W, height: int = H, scale: float = 1) -> Page:
-        # bypass_csp: Playwright's wait_for_function evaluates strings, which the page's CSP forbids. It also means
-        # the escaping test checks the page's own DOM handling, not the CSP safety net.
-        context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=scale,
-                                      locale="zh-CN", bypass_csp=True)
-        contexts.append(context)
-        pg = context.new_page()
-        pg.on("pageerror", lambda exc: errors.append(str(exc)))
-        pg.on("console", on_console)
-        pg.on("dialog", on_dialog)
-        return pg
-
-    try:
-        yield make
-    finally:
-        for context in contexts:
-            context.close()
-    assert not errors, f"page errors: {errors}"
-    assert not dialogs, f"page opened dialogs: {dialogs}"
-
-
-@pytest.fixture
-def page(new_page: Callable[..., Page]) -> Page:
-    return new_page()
 
 
 def open_overlay(page: Page, harness: OverlayHarness, room: str, **params: str) -> None:

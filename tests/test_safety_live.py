@@ -75,3 +75,59 @@ def test_an_upload_with_a_banned_word_is_refused_at_preview_with_the_row(engine)
                 assert r.status_code == 200, r.text
 
     asyncio.run(main())
+
+
+def test_review_over_the_api_and_the_overlay_socket_records_who_and_says_when_too_late(engine):
+    """/api/rooms lists held replies for the admin token only; an overlay's `by` is recorded under overlay: (a page
+    cannot pass for an /admin moderator); deciding a reply that is gone is a 409 on the API and a 'late' entry in
+    the overlay's log, not silence."""
+    from test_live_room import overlay_url
+
+    dialog = engine.config.dialog.model_copy(update={"review": "hold", "min_interval_s": 0})
+    cfg = engine.config.model_copy(update={"dialog": dialog})
+
+    async def main():
+        async with live_server(engine, port=0, config=cfg, admin_token=TOKEN) as (app, port):
+            hub = app.state.hub
+            base = f"http://127.0.0.1:{port}/api"
+            async with httpx.AsyncClient(headers=AUTH, timeout=10) as api, \
+                    websockets.connect(ingest_url("127.0.0.1", port, "r1")) as ws, \
+                    websockets.connect(overlay_url(port, "r1")) as overlay:
+                async with httpx.AsyncClient(timeout=10) as anonymous:
+                    assert (await anonymous.get(f"{base}/rooms")).status_code == 401
+                    assert (await anonymous.post(f"{base}/rooms/r1/review", json={"action": "auto"})).status_code == 401
+                await ws.send(chat(1, "包邮吗", uid="u1"))
+                await ws.send(chat(2, "有大码吗", uid="u2"))
+
+                async def held() -> list[dict]:
+                    return [x for r in (await api.get(f"{base}/rooms")).json() if r["room"] == "r1" for x in r["held"]]
+                for _ in range(100):
+                    if len(items := await held()) == 2:
+                        break
+                    await asyncio.sleep(0.1)
+                assert len(items) == 2, items
+                first, second = items
+
+                await overlay.send(json.dumps({"type": "control", "action": "approve", "id": first["id"],
+                                               "by": "admin:冒充的"}))
+                reply = await recv_until(ws, lambda m: m["type"] == "reply")
+                assert reply["text"] == first["text"]
+
+                gone = await api.post(f"{base}/rooms/r1/review", json={"action": "approve", "id": first["id"]})
+                assert gone.status_code == 409 and "已过期或已被处理" in gone.json()["detail"]
+                r = await api.post(f"{base}/rooms/r1/review", json={"action": "reject", "id": second["id"], "by": "小李"})
+                assert r.status_code == 202
+
+                await overlay.send(json.dumps({"type": "control", "action": "approve", "id": second["id"], "by": "小美"}))
+                state = await recv_until(overlay, lambda m: m.get("type") == "state"
+                                         and any(x["action"] == "late" for x in m["review"]["log"]))
+                late = next(x for x in state["review"]["log"] if x["action"] == "late")
+                assert late["id"] == second["id"] and late["by"] == "overlay:小美"
+
+                await hub.audit.flush()
+                rows = (await api.get(f"{base}/shops/default/audit", params={"room": "r1"})).json()["rows"]
+                actors = {(row["outcome"], row["actor"]) for row in rows if row["actor"]}
+                assert ("approved", "overlay:admin:冒充的") in actors and ("rejected", "admin:小李") in actors
+                assert not any(row["outcome"] == "sent" and row["text"] == second["text"] for row in rows)
+
+    asyncio.run(main())

@@ -578,12 +578,20 @@ class Room:
             actions.append(self._audit("held", verdict.text, group, now, verdict))
         return actions + [OverlayChanged()] if actions else []
 
+    def is_held(self, reply_id: str) -> bool:
+        """Whether ``reply_id`` waits for a reviewer now (not yet decided, not expired)."""
+        group = self.groups.get(reply_id)
+        return group is not None and group.held_at is not None and group.approved_by is None
+
     def decide_review(self, reply_id: str, approve: bool, actor: str, now: float) -> list[Action]:
         """A reviewer approved or rejected a held reply (``reply_id``: its entry id on the overlay)."""
-        group = self.groups.get(reply_id)
-        if group is None or group.held_at is None or group.approved_by is not None:
+        if not self.is_held(reply_id):
+            # Too late (it expired, or someone else decided first): the reviewer's log says so, or a tap that
+            # did nothing would look like one that worked.
             self.stats["review_unknown"] += 1
-            return []
+            self.review_log.appendleft({"id": reply_id, "text": None, "action": "late", "by": actor, "ts": now})
+            return [OverlayChanged()]
+        group = self.groups[reply_id]
         self.review_log.appendleft({"id": reply_id, "text": group.review_text,
                                     "action": "approve" if approve else "reject", "by": actor, "ts": now})
         if approve:

@@ -187,6 +187,8 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
         action = {"approve": "approve", "reject": "reject", "hold": "review_hold", "auto": "review_auto"}[body.action]
         if action in ("approve", "reject") and not body.id:
             raise HTTPException(422, "批准或拒绝需要回复的 id")
+        if action in ("approve", "reject") and not entry.runner.room.is_held(body.id or ""):
+            raise HTTPException(409, "这条回复已过期或已被处理")
         event = ControlEvent(type="control", action=action, id=body.id, by=f"admin:{body.by or '管理员'}"[:32])
         if not entry.runner.submit(event):
             raise HTTPException(503, "直播间忙，请重试")
@@ -385,7 +387,9 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
                 if not isinstance(event, ControlEvent):
                     writer.send(json.dumps({"type": "error", "error": "an overlay sends only control events"}))
                     continue
-                entry.runner.submit(event)
+                # Who decided is recorded as the page's claim under an overlay: prefix, so that a page cannot pass
+                # itself off as an /admin moderator in the audit log.
+                entry.runner.submit(event.model_copy(update={"by": f"overlay:{event.by or '主播'}"[:32]}))
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
