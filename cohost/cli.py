@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, messages
 from .errors import CohostError
 
 
@@ -33,15 +33,13 @@ def cmd_eval_faq(args: argparse.Namespace) -> int:
     results = list(run_faq_cases(engine, cases, explain=args.explain))
     write_jsonl(Path(args.output), results)
     answered = sum(r["answered"] for r in results)
-    lat = sorted(r["latency_ms"] for r in results) or [0.0]
-    print(f"{len(results)} cases: {answered} answered, {len(results) - answered} abstained; "
-          f"latency p50 {lat[len(lat) // 2]:.1f} ms, p95 {lat[int(len(lat) * 0.95) - 1 if len(lat) > 1 else 0]:.1f} ms")
+    lat = sorted(r["latency_ms"] for r in results)
+    p95 = lat[int(len(lat) * 0.95) - 1 if len(lat) > 1 else 0] if lat else 0.0
+    latency = f"latency p50 {lat[len(lat) // 2]:.1f} ms, p95 {p95:.1f} ms" if lat else "latency —"
+    print(f"{len(results)} cases: {answered} answered, {len(results) - answered} abstained; {latency}")
     score = score_faq(cases, results)
     if score:
-        print(f"labelled: precision {score.precision:.3f} ({score.correct}/{score.answered}), "
-              f"recall {score.recall:.3f} ({score.correct}/{score.answerable}), "
-              f"abstention on unanswerable {score.abstention:.3f} "
-              f"({score.abstained_on_unanswerable}/{score.unanswerable})")
+        print(f"labelled: {score.summary()}")
     print(f"wrote {args.output}")
     return 0
 
@@ -100,10 +98,37 @@ def cmd_bench_asr(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ask_engine(args: argparse.Namespace):
+    """The engine `cohost ask` answers with: the version `cohost run` serves (same config, same store, same
+    shop), unless --catalog names a file; says on stderr which one it is."""
+    from .config import load_config
+    from .engine import AnswerEngine
+    from .knowledge.store import CatalogStore
+
+    if args.catalog:
+        engine = _engine(args, args.catalog)
+        print(messages.text("ask_from_file", args.lang, path=args.catalog), file=sys.stderr)
+        return engine
+    cfg = load_config(args.config)
+    shop = args.shop or cfg.store.shop
+    path = cfg.resolve(cfg.store.path)
+    serving = CatalogStore(path).serving(shop) if path.is_file() else None  # asking never creates a store
+    if serving is None:
+        engine = _engine(args)
+        print(messages.text("ask_no_store", args.lang, path=cfg.resolve(cfg.catalog), store=path, shop=shop),
+              file=sys.stderr)
+        return engine
+    if getattr(args, "embedder", None):
+        cfg = cfg.model_copy(update={"embedder": cfg.embedder.model_copy(update={"backend": args.embedder})})
+    catalog = CatalogStore(path).catalog(shop, serving.version)
+    print(messages.text("ask_from_store", args.lang, shop=shop, version=serving.version, path=path), file=sys.stderr)
+    return AnswerEngine(catalog, cfg)
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from .engine import Message
 
-    engine = _engine(args, args.catalog)
+    engine = _ask_engine(args)
     texts = args.text or [line.strip() for line in sys.stdin if line.strip()]
     for text in texts:
         d = engine.answer(Message(text, user=args.user, on_stage=args.on_stage))
@@ -335,10 +360,41 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_version_args(args: argparse.Namespace) -> None:
+    """Versions are SQLite integers: past int64 one cannot even be looked up (an OverflowError traceback)."""
+    for name, low in (("version", 1), ("base_version", 0)):
+        value = getattr(args, name, None)
+        if value is not None and not low <= value <= messages.INT64_MAX:
+            raise CohostError(messages.int_range_text(name, value, args.lang, low))
+
+
+def cmd_admin_token(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .server.app import admin_token_path, saved_admin_token
+
+    cfg = load_config(args.config)
+    path = admin_token_path(cfg)
+    token = saved_admin_token(path, rotate=args.rotate)
+    zh = args.lang == "zh"
+    if args.rotate:
+        print(f"已生成新的管理令牌，保存在 {path}（只有你能读）；重启 cohost run 后生效，旧的链接随即失效。" if zh else
+              f"made a new admin token, saved in {path} (readable by you only); it takes effect when cohost run "
+              "restarts, and old links stop working then.", file=sys.stderr)
+    print(token)
+    host, port = cfg.server.host, cfg.server.port
+    print(f"/admin: http://{host}:{port}/admin#token={token}", file=sys.stderr)
+    if os.environ.get(cfg.server.admin_token_env):
+        print(f"注意：环境变量 {cfg.server.admin_token_env} 已设置，服务器用的是它，不是这个文件。" if zh else
+              f"note: {cfg.server.admin_token_env} is set, and the server uses it instead of this file.",
+              file=sys.stderr)
+    return 0
+
+
 def cmd_knowledge(args: argparse.Namespace) -> int:
     from .config import load_config
     from .knowledge import manage
 
+    _check_version_args(args)
     cfg = load_config(args.config)
     shop = args.shop or cfg.store.shop
     if args.action == "import":
@@ -447,9 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--port", type=int)
     sa.set_defaults(func=cmd_send_audio)
 
-    a = sub.add_parser("ask", help="answer questions typed on the command line or stdin")
+    a = sub.add_parser("ask", help="answer questions typed on the command line or stdin, from the version "
+                                   "`cohost run` serves (the store in config.yaml)")
     a.add_argument("text", nargs="*")
-    a.add_argument("--catalog")
+    a.add_argument("--catalog", help="answer from this catalog file instead of the store")
+    a.add_argument("--shop", help="the store's shop (default: store.shop in config.yaml)")
     a.add_argument("--on-stage")
     a.add_argument("--user", default="观众")
     a.set_defaults(func=cmd_ask)
@@ -497,7 +555,24 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--exit-after-replay", action="store_true",
                    help="stop the server when the replay ends (default: it stays up until Ctrl-C)")
     d.set_defaults(func=cmd_demo)
+
+    at = sub.add_parser("admin-token", help="print the admin token `cohost run` keeps in the store's directory "
+                                            "(made when there is none); --rotate replaces it")
+    at.add_argument("--rotate", action="store_true", help="make a new token: old admin links stop working")
+    at.set_defaults(func=cmd_admin_token)
+    _add_lang(p)
     return p
+
+
+def _add_lang(parser: argparse.ArgumentParser, *, top: bool = True) -> None:
+    """--lang on the top level and on every subcommand, so that it may follow the command too."""
+    parser.add_argument("--lang", choices=messages.LANGS,
+                        default=os.environ.get("COHOST_LANG", messages.DEFAULT_LANG) if top else argparse.SUPPRESS,
+                        help="language of error messages: zh (default, or $COHOST_LANG) or en")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sp in dict.fromkeys(action.choices.values()):
+                _add_lang(sp, top=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -505,10 +580,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    lang = args.lang if args.lang in messages.LANGS else messages.DEFAULT_LANG
     try:
         return int(args.func(args) or 0)
-    except CohostError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except CohostError as e:  # the same words /admin shows for the same problem
+        print(messages.text("error", lang, message=messages.error_text(e, lang)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -77,6 +77,17 @@ class FaqScore:
     def abstention(self) -> float:
         return self.abstained_on_unanswerable / self.unanswerable if self.unanswerable else 1.0
 
+    def summary(self) -> str:
+        """The labelled figures as `cohost eval faq` prints them; a ratio with nothing to divide is n/a, not
+        a made-up 1.000 or 0.000."""
+        return (f"precision {ratio(self.correct, self.answered)}, recall {ratio(self.correct, self.answerable)}, "
+                f"abstention on unanswerable {ratio(self.abstained_on_unanswerable, self.unanswerable)}")
+
+
+def ratio(n: int, d: int) -> str:
+    """'0.950 (19/20)', or 'n/a (0/0)' when there is nothing to divide by."""
+    return f"{n / d:.3f} ({n}/{d})" if d else f"n/a ({n}/{d})"
+
 
 def score_faq(cases: list[dict[str, Any]], results: list[dict[str, Any]]) -> FaqScore | None:
     """Score against `expect_faq` labels when the cases carry them."""

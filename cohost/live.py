@@ -70,7 +70,7 @@ async def serve_forever(engine: AnswerEngine, *, host: str | None = None, port: 
     posts the replies; with ``mic`` (a device, "" for the default), the microphone is its streamer.
     When the platform's stream ends the server stays up (the overlay says so)."""
     cfg = engine.config
-    token, generated = make_admin_token(cfg)
+    token, generated = make_admin_token(cfg, persist=True)  # kept in the store's directory across restarts
     store = CatalogStore(cfg.resolve(cfg.store.path))
     async with live_server(engine, host=host, port=port, store=store, admin_token=token, source=source) as (app, bound):
         shown = host or cfg.server.host

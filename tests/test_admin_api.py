@@ -41,8 +41,9 @@ async def serve(engine, tmp_path: Path, *, config=None, auth: bool = True
     """The live server on a fresh store (the engine's catalog becomes v1) and a client for it."""
     store = CatalogStore(tmp_path / "catalog.sqlite3")
     async with live_server(engine, port=0, store=store, admin_token=TOKEN, config=config) as (_app, port):
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH if auth else None,
-                                     timeout=60) as client:
+        # English: these match the messages as raised; the Chinese default is in test_owner_small_things.py.
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                                     headers={**(AUTH if auth else {}), "Accept-Language": "en"}) as client:
             yield client, store
 
 
@@ -96,7 +97,8 @@ def faq_place(catalog: Catalog, faq_id: str) -> tuple[str | None, Any] | None:
 # -- access ---------------------------------------------------------------------------------------------
 
 
-PARAMS = {"shop": "default", "faq_id": "dress_plus", "product_id": "dress", "cluster_id": "abc", "draft_id": "1", "room": "r1"}
+PARAMS = {"shop": "default", "faq_id": "dress_plus", "product_id": "dress", "cluster_id": "abc", "draft_id": "1", "room": "r1",
+          "version": "1"}
 
 
 def test_every_api_route_needs_the_token_and_public_pages_do_not(engine, tmp_path):
@@ -119,8 +121,8 @@ def test_every_api_route_needs_the_token_and_public_pages_do_not(engine, tmp_pat
             assert [x for x in refused if x[2] != 401] == []
             assert versions(store) == [1]  # not even a DELETE got through
 
-            # The right token works in each of the three places.
-            for how in [{"headers": AUTH}, {"headers": {"X-Cohost-Token": TOKEN}}, {"params": {"token": TOKEN}}]:
+            # The right token works in either header (?token= is refused on /api: test_owner_small_things.py).
+            for how in [{"headers": AUTH}, {"headers": {"X-Cohost-Token": TOKEN}}]:
                 r = await client.get(f"{API}/status", **how)
                 assert r.status_code == 200, (how, r.text)
             for path in ("/healthz", "/overlay", "/docs", "/openapi.json"):

@@ -247,3 +247,18 @@ def test_without_an_audit_log_or_moderation_the_routes_say_so(engine, tmp_path):
                                                                 "allowed": []})
                     assert r.status_code == 503 and CJK.search(r.json()["error"]), (url, r.text)
     run(main())
+
+
+def test_try_it_shows_the_reply_after_the_gate(engine, tmp_path):
+    """试一试 (/ask) previews what a room would send: a word the owner banned after the FAQ was written is cut or blocked
+    there too, with the rule and the engine's own reply."""
+    async def main() -> None:
+        async with serve(engine, tmp_path) as (api, _app):
+            before = (await api.post(f"{API}/ask", json={"text": "发什么快递"})).json()
+            assert before["answered"] and "中通" in before["reply"] and before["gate"]["action"] == "pass"
+            assert (await api.put(f"{API}/words", json={"banned": ["中通"], "allowed": []})).status_code == 200
+            after = (await api.post(f"{API}/ask", json={"text": "发什么快递"})).json()
+            assert "中通" not in (after["reply"] or "") and after["gate"]["action"] in ("rewrite", "block")
+            assert "中通" in after["gate"]["engine_reply"]
+            assert after["gate"]["rule"]
+    run(main())

@@ -57,7 +57,8 @@ def store_of(cfg_path: Path) -> CatalogStore:
 
 
 def knowledge(capsys, cfg_path: Path, *args: str) -> tuple[int, str, str]:
-    code = main(["--config", str(cfg_path), "knowledge", *args])
+    # English: these match the messages as raised; the Chinese default is in test_owner_small_things.py.
+    code = main(["--config", str(cfg_path), "--lang", "en", "knowledge", *args])
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -111,7 +111,8 @@ def test_head_is_newest_and_serving_is_newest_ready(store):
     store.commit(SHOP, lambda _o: small_catalog(answer="三"))
     store.mark(SHOP, 3, "ready")
     assert store.serving(SHOP).version == 3
-    assert store.head(SHOP).based_on == 2  # a failed version is still history the next one builds on
+    # A failed version stays in the history but is never the base of the next change (issue 15).
+    assert store.head(SHOP).based_on == 1
 
 
 def test_mark_refuses_an_unknown_status(seeded):

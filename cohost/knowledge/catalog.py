@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from ..errors import CatalogError, Problem
 from ..gate import Gate
+from . import untrusted
 
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]+$", min_length=1, max_length=64)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -228,22 +227,21 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def decode_text(data: bytes, source: str) -> str:
-    """Decode UTF-8 (with or without BOM), falling back to GB18030, which Excel uses for Chinese CSV."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise CatalogError([Problem(source, "(file)", None, "not UTF-8 or GB18030 text")])
+    """A file's text in UTF-8, UTF-16, GBK/GB18030 or Big5, detected; CatalogError (with the rows) when it
+    comes out as mojibake. See untrusted.decode_text."""
+    return untrusted.decode_text(data, source)
+
+
+def load_document(text: str, fmt: str, source: str) -> Any:
+    """Catalog text in 'yaml' or 'json' format as plain data, not yet validated (uploads check its size
+    with YAML aliases expanded before validating it: see uploads.check_document). Duplicate keys, deep
+    nesting, huge or non-finite numbers and control characters are refused here: see untrusted.load_document."""
+    return untrusted.load_document(text, fmt, source)
 
 
 def parse_catalog(text: str, fmt: str, source: str) -> Catalog:
     """Parse catalog text in 'yaml' or 'json' format."""
-    try:
-        data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise CatalogError([Problem(source, "(file)", None, f"not valid {fmt.upper()}: {e}")]) from None
-    return validate_catalog(data, source)
+    return validate_catalog(load_document(text, fmt, source), source)
 
 
 def load_catalog(path: str | Path, faqs_csv: str | Path | None = None) -> Catalog:
@@ -301,7 +299,18 @@ def faq_rows(rows: Iterable[tuple[int, list[str]]], source: str,
         if len(row) != len(CSV_HEADER):
             problems.append(Problem(source, f"row {n}", None, f"expected {len(CSV_HEADER)} columns, got {len(row)}"))
             continue
-        pid, fid, question, answer, variants = (c.strip() for c in row)
+        # Formulas and control characters are refused by cell, before the FAQ is validated: either would be
+        # published as written (see untrusted.cell_value).
+        cells, refused = [], []
+        for name, cell in zip(CSV_HEADER, row, strict=True):
+            value, why = untrusted.cell_value(cell.strip())
+            cells.append(value)
+            if why:
+                refused.append(Problem(source, f"row {n}", name, why))
+        if refused:
+            problems += refused
+            continue
+        pid, fid, question, answer, variants = cells
         try:
             faq = FAQ(id=fid, question=question, answer=answer,
                       variants=tuple(v.strip() for v in variants.split("|") if v.strip()))

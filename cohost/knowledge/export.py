@@ -13,10 +13,10 @@ from typing import Any
 
 import yaml
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 
 from .catalog import CSV_HEADER, FAQ, Catalog
+from .untrusted import export_cell, starts_like_formula
 
 FORMATS = {
     "yaml": "application/yaml",
@@ -88,7 +88,9 @@ def _faq_table(catalog: Catalog) -> Iterator[list[str]]:
         if any("|" in v for v in faq.variants):
             # Variants are joined with | in a cell; one containing | would come back split in two.
             raise ValueError(f"FAQ '{faq.id}' has a variant containing '|', which CSV and Excel exports cannot hold")
-        yield [pid, faq.id, faq.question, faq.answer, "|".join(faq.variants)]
+        # Neutralised for spreadsheets: nothing downloaded runs as a formula when opened in Excel (a ' in front,
+        # which parse_faq_csv and parse_faq_xlsx take off again), and control characters are dropped.
+        yield [export_cell(cell) for cell in (pid, faq.id, faq.question, faq.answer, "|".join(faq.variants))]
 
 
 def _xlsx(catalog: Catalog) -> bytes:
@@ -100,13 +102,14 @@ def _xlsx(catalog: Catalog) -> bytes:
         cell.font = Font(bold=True)
     ws.freeze_panes = "A2"
     for row in _faq_table(catalog):
-        for text in row:
-            if ILLEGAL_CHARACTERS_RE.search(text):
-                raise ValueError(f"FAQ '{row[1]}' contains control characters that Excel files cannot hold")
-        ws.append(row)
-        for cell in ws[ws.max_row]:
+        # In a workbook the ' is a cell style (quotePrefix, what Excel sets when one types '=...), not text.
+        quoted = [text.startswith("'") and starts_like_formula(text[1:]) for text in row]
+        ws.append([text[1:] if q else text for text, q in zip(row, quoted, strict=True)])
+        for cell, q in zip(ws[ws.max_row], quoted, strict=False):
             # openpyxl stores text starting with '=' as a formula, which would come back empty (never calculated).
             cell.data_type = "s"
+            if q:
+                cell.quotePrefix = True
     for letter, width in zip("ABCDE", (14, 18, 30, 60, 40), strict=True):
         ws.column_dimensions[letter].width = width
     buf = io.BytesIO()

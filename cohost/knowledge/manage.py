@@ -18,11 +18,11 @@ from rich.table import Table
 from ..config import Config
 from ..errors import CatalogError, Problem
 from .catalog import Catalog
-from .diff import CatalogDiff, diff_catalogs
+from .diff import CatalogDiff
 from .export import dump_catalog
 from .gaps import cluster_gaps, draft_faq
 from .store import CatalogStore, StoreError
-from .uploads import parse_upload, upload_change
+from .uploads import prepare_upload, upload_change
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -85,9 +85,11 @@ def import_file(cfg: Config, path: Path, *, shop: str, base_version: int | None,
     store = _store(cfg)
     head_info = store.head(shop)
     head = store.catalog(shop, head_info.version) if head_info else None
-    candidate, kind = parse_upload(data, path.name, head)
-    store.check_gate(shop, candidate, path.name)
-    diff = diff_catalogs(head, candidate)
+    # In the parse worker, as on the server: the same caps, and a memory and a time budget (a file that
+    # needs more is refused, not left to take the machine's memory).
+    prepared = prepare_upload(data, path.name, head, store.gate(shop), want_candidate=not dry_run, want_diff=True)
+    candidate, kind, diff = prepared.candidate, prepared.kind, prepared.diff
+    assert diff is not None
     print_diff(diff)
     if dry_run:
         out.print("dry run: nothing was changed")
@@ -96,6 +98,7 @@ def import_file(cfg: Config, path: Path, *, shop: str, base_version: int | None,
         out.print(f"nothing changed: {shop} stays at v{head_info.version if head_info else 0}")
         return 0
 
+    assert candidate is not None
     _commit_and_build(cfg, shop, upload_change(data, path.name, candidate, kind), base_version=base_version,
                       note=f"import {path.name}", source=str(path))
     return 0
@@ -149,7 +152,7 @@ def gaps(cfg: Config, *, shop: str, days: float | None, draft: str | None, limit
     found = store.open_gaps(shop, since)
     cache_dir = cfg.resolve(cfg.cache_dir) if cfg.cache_dir else None
     embedder = CachedEmbedder(make_embedder(cfg.embedder), cache_dir)
-    clusters = cluster_gaps(found, embedder.embed_queries)
+    clusters = cluster_gaps(found, embedder.embed_viewer)  # viewer text: memory only
     embedder.save()
     if draft is not None:
         cluster = next((c for c in clusters if c.id == draft), None)

@@ -8,6 +8,13 @@ Until the swap the previous engine answers every question; after it the new one 
 decided during the swap finishes on the engine it started with, so no lookup ever sees half an index.
 The store may also be written by another process (`cohost knowledge import`): ``watch`` notices new
 ready versions and swaps them in the same way.
+
+A build cut off by a crash (kill -9 mid-build) leaves its version "building" in the store. At start-up
+(``around``) such a version is marked failed: it never served, so it is not inherited, and the next
+change is based on the newest ready version instead (store.head). The owner can rebuild it from /admin
+(``rebuild``): once ready it serves if it is then the newest ready version, as any version would;
+if a newer version was made meanwhile, that one keeps serving and the rebuilt one waits in the history,
+ready for a rollback. Either way nothing goes live that the owner did not ask for.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from ..aio import create_task
 from ..engine import AnswerEngine
 from .catalog import Catalog
 from .store import CatalogStore, StoreError, VersionInfo
+
+# Beside a version left "building" by another process (`cohost knowledge import`) that died mid-build.
+BUILDER_DIED = "建立索引的进程中断了（例如导入命令被强制结束）"
 
 log = logging.getLogger(__name__)
 Listener = Callable[[str, AnswerEngine], None]
@@ -76,6 +86,9 @@ class CatalogService:
         does not already serve exactly that catalog."""
         service = cls(store, engine, default_shop=shop)
         name = service.default_shop
+        for lost in store.recover():  # builds a crashed server left "building": failed, never inherited
+            log.warning("version %s of shop %s was interrupted while building; marked failed", lost.version,
+                        lost.shop)
         serving = store.serving(name)
         if serving is None or store.catalog(name, serving.version) != engine.catalog:
             serving, _ = store.commit(name, lambda _old: engine.catalog, author="cohost", note="catalog at start-up",
@@ -135,6 +148,15 @@ class CatalogService:
         before anything is written."""
         info, catalog = await asyncio.to_thread(self.store.commit, shop, change, base_version=base_version,
                                                 author=author, note=note, source=source)
+        return await self._start(shop, info, catalog, wait)
+
+    async def rebuild(self, shop: str, version: int, *, wait: bool = True) -> VersionInfo:
+        """Build a failed version's index again (VersionState when it is not failed). Once ready it
+        serves only if it is the newest ready version; otherwise it stays in the history for a rollback."""
+        info, catalog = await asyncio.to_thread(self.store.retry_build, shop, version)
+        return await self._start(shop, info, catalog, wait)
+
+    async def _start(self, shop: str, info: VersionInfo, catalog: Catalog, wait: bool) -> VersionInfo:
         build = self.builds[shop] = Build(shop, info.version, time.time())
         task = create_task(self._build(shop, info.version, catalog, build), name=f"build-{shop}-v{info.version}",
                            tasks=self._tasks)
@@ -190,6 +212,7 @@ class CatalogService:
             await asyncio.sleep(interval_s)
             for shop in list(self._shops):
                 try:
+                    await asyncio.to_thread(self.store.recover, shop, BUILDER_DIED)
                     info = await asyncio.to_thread(self.store.serving, shop)
                     build = self.builds.get(shop)
                     if info is None or info.version <= self._shops[shop].version:

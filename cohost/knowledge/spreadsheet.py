@@ -15,7 +15,7 @@ from typing import Any
 from openpyxl import load_workbook
 
 from ..errors import CatalogError, Problem
-from . import catalog
+from . import catalog, untrusted
 from .catalog import CSV_HEADER, FAQ, faq_rows
 
 MAX_ROWS = 20_000  # FAQ rows, header and blank rows not counted
@@ -80,14 +80,15 @@ def _read_first_sheet(data: bytes, source: str) -> list[tuple[int, list[str]]]:
         # would turn into errors where warnings are errors.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            # Formulas as formulas (not their cached results), so that faq_rows can refuse them by cell.
+            wb = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
             try:
                 if not wb.worksheets:
                     raise _fail(source, "the workbook has no worksheet")
                 ws = wb.worksheets[0]
                 # The stored dimension can be wrong (some tools write A1:A1), which would cut rows off.
                 ws.reset_dimensions()
-                for n, values in enumerate(ws.iter_rows(values_only=True), start=1):
+                for n, values in enumerate(ws.iter_rows(), start=1):
                     if n > EXCEL_MAX_ROW:
                         raise _fail(source, f"more than {EXCEL_MAX_ROW} rows; the file is damaged")
                     cells = _row_texts(values)
@@ -110,13 +111,26 @@ def _read_first_sheet(data: bytes, source: str) -> list[tuple[int, list[str]]]:
 
 
 def _row_texts(values: tuple[Any, ...]) -> list[str]:
-    cells = [cell_text(v) for v in values]
+    cells = [_cell(c) for c in values]
     # Excel leaves out trailing empty cells, or keeps formatted empty ones; neither is a column count mistake.
     while cells and not cells[-1].strip():
         cells.pop()
     if cells:
         cells += [""] * (len(CSV_HEADER) - len(cells))
     return cells
+
+
+def _cell(cell: Any) -> str:
+    """A cell as faq_rows reads a CSV cell: a formula as its "=..." text (refused there), and text that merely
+    starts like one (Excel keeps it as text, e.g. typed with a leading ') marked with ', as a CSV export does."""
+    value = getattr(cell, "value", None)
+    if getattr(cell, "data_type", None) == "f":
+        text = value if isinstance(value, str) else getattr(value, "text", None) or ""  # ArrayFormula: .text
+        return text if text.startswith("=") else "=" + text
+    text = cell_text(value)
+    if isinstance(value, str) and untrusted.starts_like_formula(text.strip()):
+        return "'" + text.strip()
+    return text
 
 
 def cell_text(value: Any) -> str:

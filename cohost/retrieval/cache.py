@@ -8,7 +8,8 @@ Viewer messages go through ``embed_live``: a message that repeats a FAQ key or a
 recent message, costs no encoder pass. "Repeats" is judged on the text's ``form`` (the engine uses
 ``encoder_form``: punctuation, a leading @mention, trailing particles set aside), and a new text is
 encoded in that form, so its variants share one pass. Live vectors stay in a bounded in-memory table
-and never reach the disk: viewer text is not kept.
+and never reach the disk: viewer text is not kept. The gap report clusters viewer texts through
+``embed_viewer``, which keeps nothing at all.
 """
 
 from __future__ import annotations
@@ -103,6 +104,23 @@ class CachedEmbedder:
                 self._live.update(fresh)
                 while len(self._live) > self._live_size:
                     self._live.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([found[t] for t in texts]).astype(np.float32, copy=False)
+
+    def embed_viewer(self, texts: Sequence[str]) -> np.ndarray:
+        """Query embeddings of viewer texts exactly as given (not by form), for the gap report: a text that
+        is a stored key or seed reuses its vector; any other is encoded and returned, and kept nowhere here.
+
+        ``embed_queries`` would add them to the table that ``save`` writes to disk, and the live table is
+        the rooms' (a backlog of thousands would push out what they just saw); the caller keeps the
+        vectors in memory for as long as it needs them."""
+        unique = list(dict.fromkeys(texts))
+        with self._lock:
+            found = {t: v for t in unique if (v := self._vectors.get(t)) is not None}
+        missing = [t for t in unique if t not in found]
+        if missing:
+            found.update(zip(missing, self.inner.embed_queries(missing), strict=True))
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         return np.stack([found[t] for t in texts]).astype(np.float32, copy=False)

@@ -2,8 +2,9 @@
 
 Every change makes a new catalog version (see knowledge/store.py) and is built and swapped in while
 rooms keep answering. Send ``base_version`` (the version you looked at) to be told about a concurrent
-change (409) instead of overwriting it. All endpoints need the admin token: ``Authorization: Bearer T``,
-``X-Cohost-Token: T`` or ``?token=T``.
+change (409) instead of overwriting it. All endpoints need the admin token in a header: ``Authorization:
+Bearer T`` or ``X-Cohost-Token: T`` (never ``?token=``: a URL is kept in history, logs and screenshots).
+Messages are in Chinese unless the request asks for ``Accept-Language: en`` (cohost/messages.py).
 """
 
 from __future__ import annotations
@@ -18,26 +19,37 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as FPath
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .. import messages
 from ..engine import AnswerEngine, Message
 from ..errors import CatalogError, Problem
 from ..knowledge.audit import OUTCOMES, AuditError, AuditLog
 from ..knowledge.catalog import FAQ, Catalog, Product, validate_catalog
-from ..knowledge.diff import diff_catalogs
 from ..knowledge.export import FORMATS, dump_catalog
-from ..knowledge.gaps import GapCluster, cluster_gaps, draft_faq
+from ..knowledge.gap_report import DEFAULT_LIMIT as GAP_LIMIT
+from ..knowledge.gap_report import MAX_LIMIT as GAP_MAX_LIMIT
+from ..knowledge.gap_report import GapReport
+from ..knowledge.gaps import draft_faq
 from ..knowledge.moderation import BLOCK_KINDS, Moderation, ModerationError
 from ..knowledge.service import CatalogService
-from ..knowledge.store import StoreError, VersionConflict
-from ..knowledge.uploads import parse_upload, upload_change
+from ..knowledge.store import StoreError, VersionConflict, VersionState
+from ..knowledge.unchanged import Unchanged, unless_unchanged
+from ..knowledge.uploads import aprepare_upload, upload_change
 
 SHOP = r"^[a-z0-9_-]{1,64}$"
 M = TypeVar("M", bound=BaseModel)
 BEARER = HTTPBearer(auto_error=False, description="the admin token (COHOST_ADMIN_TOKEN, or printed by `cohost run`)")
 ShopId = Annotated[str, FPath(pattern=SHOP, description="shop id: lowercase letters, digits, - or _")]
+# Versions and draft ids are SQLite integers: one past int64 cannot even be looked up (OverflowError, a 500),
+# so the range is checked with the request (422, in Chinese, naming the field: see bad_request below).
+VersionNo = Annotated[int, Field(ge=1, le=messages.INT64_MAX)]
+BaseVersion = Annotated[int, Field(ge=0, le=messages.INT64_MAX)]  # 0: "the shop had no version yet"
+DraftId = Annotated[int, FPath(ge=1, le=messages.INT64_MAX)]
 
 
 class _In(BaseModel):
@@ -50,7 +62,7 @@ class FaqIn(_In):
     question: str = Field(examples=["能机洗吗"])
     answer: str = Field(examples=["可以机洗，建议30度以下轻柔模式"])
     variants: list[str] = Field(default_factory=list, examples=[["可以放洗衣机吗"]])
-    base_version: int | None = None
+    base_version: BaseVersion | None = None
 
 
 class ProductIn(_In):
@@ -61,12 +73,12 @@ class ProductIn(_In):
     price: float | None = None
     specs: dict[str, str] = Field(default_factory=dict)
     selling_points: list[str] = Field(default_factory=list)
-    base_version: int | None = None
+    base_version: BaseVersion | None = None
 
 
 class RollbackIn(_In):
-    version: int = Field(description="the version whose content becomes current again")
-    base_version: int | None = None
+    version: VersionNo = Field(description="the version whose content becomes current again")
+    base_version: BaseVersion | None = None
 
 
 class AskIn(_In):
@@ -80,11 +92,15 @@ class PublishIn(_In):
     variants: list[str] | None = None
     product_id: str | None = None
     faq_id: str | None = None
-    base_version: int | None = None
+    base_version: BaseVersion | None = None
 
 
-def problems_json(problems: list[Problem]) -> list[dict[str, Any]]:
-    return [{"file": p.file, "where": p.where, "field": p.field, "message": p.message} for p in problems]
+def problems_json(problems: list[Problem], lang: str = "en") -> list[dict[str, Any]]:
+    return messages.problems_json(problems, lang)
+
+
+def request_lang(request: Request) -> str:
+    return messages.pick_lang(request.headers.get("accept-language"))
 
 
 def _valid(model: type[M], data: dict[str, Any], where: str) -> M:
@@ -128,13 +144,17 @@ def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int, *, 
                 moderation: Moderation | None = None) -> APIRouter:
     store = catalogs.store
 
-    def require_token(bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
-                      x_cohost_token: Annotated[str | None, Header()] = None,
-                      token_q: Annotated[str | None, Query(alias="token")] = None) -> None:
-        given = bearer.credentials if bearer else (x_cohost_token or token_q)
+    def require_token(request: Request,
+                      bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
+                      x_cohost_token: Annotated[str | None, Header()] = None) -> None:
+        lang = request_lang(request)
+        if "token" in request.query_params:
+            # Refused even when right: a token in a URL ends up in history, proxy logs and screenshots.
+            raise HTTPException(401, messages.text("token_in_query", lang), headers={"WWW-Authenticate": "Bearer"})
+        given = bearer.credentials if bearer else x_cohost_token
         # Bytes: compare_digest raises TypeError on a non-ASCII str, which would be a 500, not a 401.
         if not given or not secrets.compare_digest(given.encode(), token.encode()):
-            raise HTTPException(401, "admin token missing or wrong", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(401, messages.text("token_wrong", lang), headers={"WWW-Authenticate": "Bearer"})
 
     router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
 
@@ -154,6 +174,13 @@ def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int, *, 
             raise HTTPException(500, f"version {info.version} was saved but its index failed to build: "
                                      f"{info.error}; the previous version keeps serving")
         return {"version": info.to_json(), "build": build}
+
+    async def unchanged_json(shop: str, kind: str, request: Request) -> dict[str, Any]:
+        """The answer to an upload that changes nothing: no version is made, the head is named."""
+        head = await asyncio.to_thread(store.head, shop)
+        version = head.version if head else 0
+        return {"ok": True, "kind": kind, "unchanged": True, "version": head.to_json() if head else None,
+                "message": messages.text("unchanged", request_lang(request), version=version)}
 
     @router.get("/shops", summary="Shops in the store and the version each serves")
     async def shops() -> list[dict[str, Any]]:
@@ -183,7 +210,7 @@ def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int, *, 
 
     @router.get("/shops/{shop}/catalog", summary="Download the catalog (YAML, JSON; FAQs as CSV or XLSX)")
     async def download(shop: ShopId, format: Annotated[str, Query(pattern="^(yaml|json|csv|xlsx)$")] = "yaml",
-                       version: int | None = None) -> Response:
+                       version: Annotated[VersionNo | None, Query()] = None) -> Response:
         catalog = await asyncio.to_thread(store.catalog, shop, version)
         data = await asyncio.to_thread(dump_catalog, catalog, format)
         name = f"{shop}-v{version}" if version else shop
@@ -213,22 +240,49 @@ def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int, *, 
             raise CatalogError([Problem(filename, "(file)", None, "the file is empty")])
         head_info = await asyncio.to_thread(store.head, shop)
         head = await asyncio.to_thread(store.catalog, shop, head_info.version) if head_info else None
-        candidate, kind = await asyncio.to_thread(parse_upload, data, filename, head)
-        await asyncio.to_thread(store.check_gate, shop, candidate, filename)
-        diff = diff_catalogs(head, candidate)
+        gate = await asyncio.to_thread(store.gate, shop)
+        # Parsing, validation, the gate's check and the diff run in the parse worker, another process with
+        # a memory and a time budget: none of it holds this process's interpreter lock, so rooms keep
+        # answering. The diff comes back encoded; only a change needs the catalog itself.
+        prepared = await aprepare_upload(data, filename, head, gate, want_candidate=not dry_run)
+        kind = prepared.kind
         base = head_info.version if head_info else 0
         if dry_run:
-            return JSONResponse({"ok": True, "kind": kind, "base_version": base, "diff": diff.to_json()})
+            return _with_diff({"ok": True, "kind": kind, "base_version": base}, prepared.diff_json)
 
-        result = await change(shop, upload_change(data, filename, candidate, kind), base_version=base_version,
-                              note=f"upload {filename}", source=filename, wait=wait)
-        return JSONResponse({"ok": True, "kind": kind, "diff": diff.to_json(), **result},
-                            status_code=200 if wait else 202)
+        assert prepared.candidate is not None
+        try:
+            result = await change(shop, unless_unchanged(upload_change(data, filename, prepared.candidate, kind)),
+                                  base_version=base_version, note=f"upload {filename}", source=filename, wait=wait)
+        except Unchanged:
+            return JSONResponse(await unchanged_json(shop, kind, request))
+        return _with_diff({"ok": True, "kind": kind, **result}, prepared.diff_json, status_code=200 if wait else 202)
 
     @router.post("/shops/{shop}/rollback", summary="Make an earlier version current again (as a new version)")
     async def rollback(shop: ShopId, body: RollbackIn, wait: bool = True) -> dict[str, Any]:
         info = await catalogs.rollback(shop, body.version, base_version=body.base_version, wait=wait)
         return {"version": info.to_json(), "build": catalogs.builds[shop].to_json()}
+
+    @router.post("/shops/{shop}/versions/{version}/rebuild", summary="Build a failed version's index again",
+                 description="For a version whose build failed or was interrupted (the server was killed "
+                             "mid-build). Its content is unchanged. Once ready it serves if it is the newest "
+                             "ready version; if a newer version was made since, that one keeps serving and "
+                             "this one can be rolled back to. 409 when the version is not failed.")
+    async def rebuild(shop: ShopId, version: Annotated[int, FPath(ge=1, le=messages.INT64_MAX)], wait: bool = True
+                      ) -> dict[str, Any]:
+        try:
+            info = await catalogs.rebuild(shop, version, wait=wait)
+        except VersionState:
+            now = await asyncio.to_thread(store.version, shop, version)
+            if now.status == "failed":  # its lease is held: another process is rebuilding it right now
+                raise HTTPException(409, f"v{version} 正在被另一个进程重新建立索引，请稍后刷新") from None
+            what = {"ready": "已经建好索引", "building": "正在建立索引"}.get(now.status, now.status)
+            raise HTTPException(409, f"v{version} {what}，只有失败的版本可以重新建立索引") from None
+        build = catalogs.builds[shop].to_json()
+        if wait and info.status == "failed":
+            raise HTTPException(500, f"v{version} 重新建立索引又失败了：{info.error}；直播间仍在用之前的版本")
+        return {"version": info.to_json(), "build": build,
+                "serving": catalogs.serving_version(shop) == version if wait else None}
 
     @router.post("/shops/{shop}/faqs", summary="Add one FAQ")
     async def add_faq(shop: ShopId, body: FaqIn, wait: bool = True) -> dict[str, Any]:
@@ -304,31 +358,62 @@ def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int, *, 
         engine = await engine_for(shop)
         d = await asyncio.to_thread(engine.answer, Message(body.text, None, body.on_stage))
         by_id = {e.id: e for e in engine.entries}
-        return {"text": body.text, "answered": d.answered, "faq_id": d.faq_id, "reply": d.reply,
+        # 试一试 shows what a room would send: the engine's reply after the same gate (a preview that skipped it
+        # could show the owner a reply no room would ever post).
+        verdict = None
+        if d.reply is not None:
+            product = engine.catalog.product(d.product_id) if d.product_id else None
+            entry = by_id.get(d.faq_id or "")
+            body_text = entry.answer if entry is not None else d.reply
+            facts = f"{product.facts_text()}\n{body_text}" if product is not None else body_text
+            verdict = (await asyncio.to_thread(store.gate, shop)).check(d.reply, facts)
+        reply = str(verdict.text) if verdict is not None and verdict.action != "block" else None
+        return {"text": body.text, "answered": d.answered and reply is not None, "faq_id": d.faq_id, "reply": reply,
+                "gate": None if verdict is None else {"action": verdict.action, "rule": verdict.rule,
+                                                      "engine_reply": d.reply},
                 "confidence": round(d.score, 3), "reason": d.reason, "intent": d.intent.label,
                 "product_id": d.product_id, "version": catalogs.serving_version(shop),
                 "candidates": [{"id": c.entry_id, "score": round(c.score, 3), "question": by_id[c.entry_id].question,
                                 "answer": by_id[c.entry_id].answer} for c in d.candidates[:5] if c.entry_id in by_id]}
 
-    async def clusters(shop: str, days: float | None) -> list[GapCluster]:
-        engine = await engine_for(shop)
-        since = time.time() - 86400 * (days if days is not None else engine.config.store.gap_days)
-        gaps = await asyncio.to_thread(store.open_gaps, shop, since)
-        return await asyncio.to_thread(cluster_gaps, gaps, engine.embedder.embed_queries)
+    # The report is kept up to date in the background (knowledge/gap_report.py): a request reads it.
+    report = GapReport.of(catalogs)
 
-    @router.get("/shops/{shop}/gaps", summary="Questions viewers asked that nothing answered, clustered")
-    async def gaps(shop: ShopId, days: float | None = None) -> list[dict[str, Any]]:
-        return [c.to_json() for c in await clusters(shop, days)]
+    def gap_days(days: float | None) -> float | None:
+        if days is not None and not (math.isfinite(days) and days > 0):
+            raise InputError("days（天数）必须是大于 0 的数字", "days")
+        return days
+
+    @router.get("/shops/{shop}/gaps", summary="Questions viewers asked that nothing answered, clustered",
+                description="The biggest clusters first (`limit`, default 200). A cluster that the serving "
+                            "version answered leaves the list; `returned: true` marks one that was answered "
+                            "and was asked again since (`answered_version`, `answered_count`).")
+    async def gaps(shop: ShopId, days: float | None = None,
+                   limit: Annotated[int, Query(ge=1, le=GAP_MAX_LIMIT)] = GAP_LIMIT) -> Response:
+        await engine_for(shop)
+        body = await report.clusters_json(shop, days=gap_days(days), limit=limit)
+        return Response(body, media_type="application/json")
+
+    @router.get("/shops/{shop}/gaps/status", summary="How many clusters and questions the gap report holds",
+                description="`clusters` and `asked`: shown; `returned`: shown again after an answer; `pending`: "
+                            "questions not clustered yet; `checking`: clusters the serving `version` has "
+                            "still to be asked; `answered`: questions a version answered since they were asked; "
+                            "`excluded`: messages that were not questions.")
+    async def gaps_status(shop: ShopId) -> dict[str, Any]:
+        await engine_for(shop)
+        return await report.status(shop)
 
     @router.post("/shops/{shop}/gaps/{cluster_id}/draft", summary="Turn a cluster of gaps into a draft FAQ")
     async def draft(shop: ShopId, cluster_id: str, days: float | None = None) -> dict[str, Any]:
-        found = next((c for c in await clusters(shop, days) if c.id == cluster_id), None)
+        await engine_for(shop)
+        found = await report.cluster(shop, cluster_id, days=gap_days(days))
         if found is None:
             raise HTTPException(404, f"no open gap cluster {cluster_id!r} (already drafted?)")
         d = draft_faq(found)
         made = await asyncio.to_thread(lambda: store.create_draft(
             shop, product_id=d["product_id"], question=d["question"], variants=d["variants"], cluster=found.id,
             gap_ids=found.gap_ids))
+        await report.drafted(shop, found.gap_ids)
         return made.to_json()
 
     @router.get("/shops/{shop}/drafts", summary="Draft FAQs waiting for an answer")
@@ -336,7 +421,7 @@ def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int, *, 
         return [d.to_json() for d in await asyncio.to_thread(store.drafts, shop)]
 
     @router.post("/shops/{shop}/drafts/{draft_id}/publish", summary="Answer a draft: it becomes an FAQ")
-    async def publish(shop: ShopId, draft_id: int, body: PublishIn, wait: bool = True) -> dict[str, Any]:
+    async def publish(shop: ShopId, draft_id: DraftId, body: PublishIn, wait: bool = True) -> dict[str, Any]:
         d = await asyncio.to_thread(store.draft, shop, draft_id)
         if d.status != "draft":
             raise HTTPException(409, f"draft {draft_id} is already {d.status}")
@@ -358,7 +443,7 @@ def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int, *, 
         return {**result, "faq_id": faq_id}
 
     @router.delete("/shops/{shop}/drafts/{draft_id}", summary="Discard a draft (its questions leave the report)")
-    async def discard(shop: ShopId, draft_id: int) -> dict[str, Any]:
+    async def discard(shop: ShopId, draft_id: DraftId) -> dict[str, Any]:
         await asyncio.to_thread(store.draft, shop, draft_id)
         await asyncio.to_thread(store.close_draft, shop, draft_id, "discarded")
         return {"ok": True}
@@ -584,19 +669,36 @@ def _too_large(size: int, limit: int) -> HTTPException:
                               "(store.max_upload_bytes in config.yaml)")
 
 
+def _with_diff(body: dict[str, Any], diff_json: bytes, status_code: int = 200) -> Response:
+    """body plus "diff", whose JSON the parse worker encoded: a big diff costs the event loop a copy, not an
+    encoding (JSONResponse's json.dumps of a 20,000-FAQ diff held the loop for half a second)."""
+    head = json.dumps(jsonable_encoder(body), ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(head[:-1] + b',"diff":' + diff_json + b"}", status_code=status_code, media_type="application/json")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CatalogError)
-    async def invalid(_request: Request, e: CatalogError) -> JSONResponse:
-        return JSONResponse({"error": f"{len(e.problems)} problem(s) found; nothing was changed",
-                             "problems": problems_json(e.problems)}, status_code=422)
+    async def invalid(request: Request, e: CatalogError) -> JSONResponse:
+        lang = request_lang(request)
+        return JSONResponse({"error": messages.text("problems", lang, n=len(e.problems)),
+                             "problems": problems_json(e.problems, lang)},
+                            status_code=getattr(e, "status", 422))  # 413: an upload over a cap or budget
 
     @app.exception_handler(VersionConflict)
-    async def conflict(_request: Request, e: VersionConflict) -> JSONResponse:
-        return JSONResponse({"error": str(e), "head": e.head, "base_version": e.base}, status_code=409)
+    async def conflict(request: Request, e: VersionConflict) -> JSONResponse:
+        return JSONResponse({"error": messages.message(str(e), request_lang(request)), "head": e.head,
+                             "base_version": e.base}, status_code=409)
 
     @app.exception_handler(StoreError)
-    async def missing(_request: Request, e: StoreError) -> JSONResponse:
-        return JSONResponse({"error": str(e)}, status_code=404)
+    async def missing(request: Request, e: StoreError) -> JSONResponse:
+        return JSONResponse({"error": messages.message(str(e), request_lang(request))}, status_code=404)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, e: RequestValidationError) -> JSONResponse:
+        # FastAPI's own list stays in "detail" (scripts read it); "error" is the sentence an owner reads.
+        error, field = messages.validation_errors(e.errors(), request_lang(request))
+        return JSONResponse({"error": error, "field": field, "detail": jsonable_encoder(e.errors())},
+                            status_code=422)
 
     @app.exception_handler(InputError)
     async def bad_input(_request: Request, e: InputError) -> JSONResponse:

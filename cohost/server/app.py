@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -32,6 +33,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
+from .. import messages
 from ..aio import cancel_and_wait, create_task
 from ..config import Config
 from ..errors import CohostError
@@ -80,10 +82,68 @@ def _room_ok(room: str) -> bool:
     return 0 < len(room) <= ROOM_NAME_MAX and room.replace("-", "").replace("_", "").isalnum()
 
 
-def admin_token(config: Config) -> tuple[str, bool]:
-    """The admin token from the environment, or a fresh random one; (token, generated)."""
+ADMIN_TOKEN_FILE = "admin_token"
+
+
+def admin_token_path(config: Config) -> Path:
+    """Where `cohost run` keeps the token it generated: beside the store, which is the shop's state."""
+    return config.resolve(config.store.path).parent / ADMIN_TOKEN_FILE
+
+
+def saved_admin_token(path: Path, *, rotate: bool = False) -> str:
+    """The token saved in ``path``, made (or with ``rotate`` replaced) when there is none. The file is
+    the owner's only (0600): anyone who reads it can change the catalog."""
+    if not rotate:
+        try:
+            token = path.read_text(encoding="ascii").strip()
+        except (FileNotFoundError, UnicodeDecodeError):
+            token = ""
+        if re.fullmatch(r"[\x21-\x7e]{16,512}", token):  # sendable in a header, and not trivially short
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)  # e.g. restored from a backup with looser permissions
+            return token
+    token = secrets.token_urlsafe(24)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()  # a leftover could have looser permissions, which os.open would keep
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, not even briefly
+    try:
+        os.write(fd, (token + "\n").encode("ascii"))
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return token
+
+
+def admin_token(config: Config, *, persist: bool = False) -> tuple[str, bool]:
+    """The admin token from the environment, else (``persist``) the one saved in the store's directory,
+    else a fresh random one; (token, generated: not from the environment). Saving it keeps the admin
+    links an owner bookmarked working across restarts; `cohost admin-token --rotate` replaces it."""
     token = os.environ.get(config.server.admin_token_env)
-    return (token, False) if token else (secrets.token_urlsafe(18), True)
+    if token:
+        return token, False
+    if persist:
+        return saved_admin_token(admin_token_path(config)), True
+    return secrets.token_urlsafe(18), True
+
+
+# frame-ancestors cannot be set from a <meta> tag, so the pages' own policies are sent as headers with it.
+# No page is meant to be framed: /admin changes the catalog, the overlay approves held replies (clickjacking),
+# and OBS loads a browser source as a top-level page (CEF), not in a frame, so it is not affected.
+_META_CSP = re.compile(r'<meta http-equiv="Content-Security-Policy"\s+content="([^"]*)"', re.IGNORECASE)
+
+
+def page_headers(html: str | None = None) -> dict[str, str]:
+    policy = " ".join(m.group(1).split()) if html and (m := _META_CSP.search(html)) else ""
+    policy = f"{policy.rstrip('; ')}; frame-ancestors 'none'" if policy else "frame-ancestors 'none'"
+    return {"Content-Security-Policy": policy, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer"}
+
+
+def _page(name: str) -> HTMLResponse:
+    html = (STATIC / name).read_text(encoding="utf-8")
+    return HTMLResponse(html, headers=page_headers(html))
 
 
 class ReviewIn(BaseModel):
@@ -120,10 +180,12 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="cohost API",
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title="cohost API",
                                    swagger_js_url="/static/swagger/swagger-ui-bundle.js",
                                    swagger_css_url="/static/swagger/swagger-ui.css",
                                    swagger_favicon_url="/static/swagger/favicon-32x32.png")
+        page.headers.update(page_headers())  # framing only: Swagger UI's own scripts are left as they are
+        return page
 
     def may_see_rooms(request: Request) -> bool:
         """Room names and their traffic are for the operator: once an ingest or overlay token is set, the
@@ -150,11 +212,11 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
 
     @app.get("/overlay", response_class=HTMLResponse)
     async def overlay() -> HTMLResponse:
-        return HTMLResponse((STATIC / "overlay.html").read_text(encoding="utf-8"))
+        return _page("overlay.html")
 
     @app.get("/admin", response_class=HTMLResponse)
     async def admin() -> HTMLResponse:
-        return HTMLResponse((STATIC / "admin.html").read_text(encoding="utf-8"))
+        return _page("admin.html")
 
     @app.get("/rooms/{room}/stats")
     async def stats(room: str, request: Request) -> JSONResponse:
@@ -166,10 +228,13 @@ def create_app(catalogs: CatalogService, config: Config, talking_points: Talking
         return JSONResponse(body)
 
     def require_admin(request: Request) -> None:
+        lang = messages.pick_lang(request.headers.get("accept-language"))
+        if "token" in request.query_params:  # as on the rest of /api: headers only
+            raise HTTPException(401, messages.text("token_in_query", lang), headers={"WWW-Authenticate": "Bearer"})
         auth = request.headers.get("authorization", "")
         given = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-cohost-token")
         if not given or not secrets.compare_digest(given.encode(), admin_token.encode()):
-            raise HTTPException(401, "admin token missing or wrong", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(401, messages.text("token_wrong", lang), headers={"WWW-Authenticate": "Bearer"})
 
     @app.get("/api/rooms", dependencies=[Depends(require_admin)])
     async def review_rooms() -> list[dict[str, Any]]:

@@ -37,6 +37,7 @@ from ..engine import AnswerEngine
 from ..gate import Gate
 from ..hearing.ears import Hearing
 from ..knowledge.audit import AuditLog
+from ..knowledge.gap_report import GapReport
 from ..knowledge.moderation import Moderation
 from ..knowledge.recorder import AuditRecorder, GapRecorder
 from ..knowledge.service import CatalogService
@@ -148,6 +149,8 @@ class Hub:
         self.rooms: dict[str, RoomEntry] = {}
         self._lock = asyncio.Lock()
         self.gaps = GapRecorder(catalogs.store)
+        # Follows what the recorder writes and keeps the clustered report that /admin reads.
+        self.gap_report = GapReport.of(catalogs, gap_days=config.store.gap_days)
         self.hearing = Hearing(config.asr, config.resolve(config.cache_dir), config.base_dir)
         self.audit_log = AuditLog(catalogs.store.path)
         self.audit = AuditRecorder(self.audit_log, keep_viewer_s=config.store.gap_days * 86_400)
@@ -164,6 +167,7 @@ class Hub:
         self._moderation[shop] = await asyncio.to_thread(self._read_moderation, shop)
         create_task(self.audit.run(), name="audit-recorder", tasks=self._tasks)
         create_task(self.gaps.run(), name="gap-recorder", tasks=self._tasks)
+        self.gap_report.start()
         create_task(self.catalogs.watch(), name="catalog-watch", tasks=self._tasks)
         create_task(self.hearing.start(), name="asr-preload", tasks=self._tasks)
 
@@ -298,6 +302,7 @@ class Hub:
 
     async def close(self) -> None:
         await cancel_and_wait(*self._tasks)
+        await self.gap_report.close()
         for entry in list(self.rooms.values()):
             await entry.runner.stop()
             for writer in [*entry.overlays, *(s.writer for s in entry.ingest if s.writer is not None)]:
