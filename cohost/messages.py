@@ -52,8 +52,27 @@ def _kind(m: re.Match[str]) -> str:
 
 
 # (English pattern, its Chinese). The first that matches wins; keep the more specific ones first.
+# What an upload cap counts (knowledge/uploads.py): English as raised → (Chinese, unit).
+CAP_LABELS = {
+    "products": ("商品数", "个"), "aliases of one product": ("一个商品的别名数", "个"),
+    "selling points of one product": ("一个商品的卖点数", "个"), "specs of one product": ("一个商品的规格数", "个"),
+    "selling points in all": ("卖点总数", "个"), "FAQs in all": ("FAQ 总数", "条"),
+    "variants of one FAQ": ("一条 FAQ 的问法数", "个"), "variants in all": ("问法总数", "个"),
+    "values in the file": ("文件里的值", "个"), "characters in the file": ("文件的总字数", "个字"),
+    "FAQ rows": ("FAQ 行数", "行"),
+}
+
+
+def _over_cap(m: re.Match[str]) -> str:
+    what, unit = CAP_LABELS.get(m[1], (m[1], ""))
+    aliases = "（YAML 别名按展开后计算）" if m[4] else ""
+    return f"{what}超过上限：至少 {m[2]} {unit}，上限是 {m[3]} {unit}{aliases}，文件没有被处理"
+
+
 _ZH: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [(re.compile(p), f) for p, f in [
     # pydantic's own messages, as catalog and API validation reports them
+    (r"^(.+) over the cap: at least ([\d,]+), the cap is ([\d,]+)( \(YAML aliases counted expanded\))?; "
+     r"the file was not processed$", _over_cap),
     (r"^String should have at least 1 character$", lambda m: "不能为空"),
     (r"^Field required$", lambda m: "缺少这一项"),
     (r"^String should have at most (\d+) characters?$", lambda m: f"太长了，最多 {m[1]} 个字"),

@@ -16,6 +16,7 @@ from test_admin_api import HEADER, POCKET, serve, upload, versions
 from test_knowledge_cli import cfg_path, knowledge, store_of, wide_console, write  # noqa: F401 (fixtures)
 from test_live_room import chat, eventually, recv_until
 
+from cohost import messages
 from cohost.errors import CatalogError
 from cohost.knowledge.catalog import FAQ
 from cohost.knowledge.parse_worker import ParseWorker, UploadTooLarge, set_default_worker
@@ -83,21 +84,22 @@ def test_an_alias_bomb_of_variants_is_refused_naming_the_size_cap():
     assert len(data) < 240_000 and data.count(b"*v") == 19_999
     with pytest.raises(UploadTooLarge) as e:
         parse_upload(data, "bomb.yaml", None)
-    message = e.value.problems[0].message
+    message = messages.message(e.value.problems[0].message)  # as /admin says it
     assert "总字数" in message and f"{CAPS.total_chars:,}" in message and "别名" in message
 
 
 def test_an_alias_bomb_of_faqs_is_refused_naming_the_faq_cap():
     with pytest.raises(UploadTooLarge) as e:
         parse_upload(faq_list_bomb(), "bomb.yml", None)
-    message = e.value.problems[0].message
+    message = messages.message(e.value.problems[0].message)
     assert "FAQ 总数" in message and f"{CAPS.faqs:,}" in message
 
 
 def test_a_100k_row_csv_is_refused_at_the_row_cap(catalog):
     with pytest.raises(UploadTooLarge) as e:
         parse_upload(big_csv(100_000), "bulk.csv", catalog)
-    assert "FAQ 行数" in e.value.problems[0].message and f"{CAPS.faqs:,}" in e.value.problems[0].message
+    message = messages.message(e.value.problems[0].message)
+    assert "FAQ 行数" in message and f"{CAPS.faqs:,}" in message
 
 
 def test_faq_rows_that_take_the_catalog_over_the_cap_are_refused(catalog):
@@ -106,7 +108,7 @@ def test_faq_rows_that_take_the_catalog_over_the_cap_are_refused(catalog):
                               for i in range(CAPS.faqs - catalog.faq_count() - 1)])
     with pytest.raises(UploadTooLarge) as e:
         parse_upload(big_csv(5), "bulk.csv", full)
-    assert "FAQ 总数" in e.value.problems[0].message
+    assert "FAQ 总数" in messages.message(e.value.problems[0].message)
 
 
 def test_a_field_over_its_length_is_a_problem_with_its_place_not_a_cap():
@@ -128,9 +130,15 @@ def test_an_alias_bomb_upload_is_413_and_writes_nothing(engine, tmp_path):
                 for dry_run in (True, False):
                     r = await upload(client, data, name, dry_run=dry_run)
                     assert r.status_code == 413, r.text
-                    assert "上限" in r.json()["problems"][0]["message"]
+                    assert "over the cap" in r.json()["problems"][0]["message"]
             r = await upload(client, big_csv(100_000), "bulk.csv", dry_run=True)
-            assert r.status_code == 413 and "FAQ 行数" in r.json()["problems"][0]["message"]
+            assert r.status_code == 413 and "FAQ rows over the cap" in r.json()["problems"][0]["message"]
+            # this client asks for English; /admin's default is Chinese, naming the cap the same way
+            r = await client.post("/api/shops/default/catalog/upload", params={"filename": "bomb.yaml", "dry_run": True},
+                                  content=variant_bomb(), headers={"Accept-Language": "zh-CN"})
+            assert r.status_code == 413
+            problem = r.json()["problems"][0]
+            assert "超过上限" in problem["message"] and "over the cap" in problem["message_en"]
             assert versions(store) == [1]
     asyncio.run(main())
 
@@ -171,7 +179,9 @@ def test_an_upload_over_the_memory_budget_is_413_and_the_worker_is_replaced(engi
 
     async def main():
         async with serve(engine, tmp_path) as (client, store):
-            r = await upload(client, slow_yaml(), "big.yaml", dry_run=True)
+            # The parser reaches 400 MB in tens of seconds, more on a busy machine: past the client's usual 60 s.
+            r = await client.post("/api/shops/default/catalog/upload", params={"filename": "big.yaml", "dry_run": "true"},
+                                  content=slow_yaml(), timeout=300)
             assert r.status_code == 413, r.text
             assert "400 MB" in r.json()["problems"][0]["message"]
             health = await client.get("/healthz")
@@ -207,5 +217,5 @@ def test_the_cli_import_uses_the_same_caps(capsys, cfg_path, tmp_path):  # noqa:
     bomb = write(tmp_path, "bomb.yml", faq_list_bomb())
     for dry_run in (("--dry-run",), ()):
         code, _out, err = knowledge(capsys, cfg_path, "import", str(bomb), *dry_run)
-        assert code == 2 and "FAQ 总数" in err and f"{CAPS.faqs:,}" in err, err
+        assert code == 2 and "FAQs in all over the cap" in err and f"{CAPS.faqs:,}" in err, err  # (--lang en)
     assert store_of(cfg_path).versions("default") == []

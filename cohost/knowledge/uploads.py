@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+from .. import messages
 from ..errors import CatalogError, Problem
 from ..gate import Gate
 from .catalog import Catalog, decode_text, gate_problems, load_document, parse_faq_csv, validate_catalog
@@ -45,9 +46,12 @@ class UploadCaps:
 CAPS = UploadCaps()
 
 
-def _too_big(source: str, where: str, what: str, count: int, cap: int, unit: str) -> UploadTooLarge:
-    aliases = "（YAML 别名按展开后计算）" if PurePath(source).suffix.lower() in (".yaml", ".yml") else ""
-    message = f"{what}超过上限：至少 {count:,} {unit}，上限是 {cap:,} {unit}{aliases}，文件没有被处理"
+def _too_big(source: str, where: str, what: str, count: int, cap: int, unit: str = "") -> UploadTooLarge:
+    """``what``: one of messages.CAP_LABELS (raised in English like every problem; messages.py says it in
+    Chinese)."""
+    assert what in messages.CAP_LABELS, what
+    aliases = " (YAML aliases counted expanded)" if PurePath(source).suffix.lower() in (".yaml", ".yml") else ""
+    message = f"{what} over the cap: at least {count:,}, the cap is {cap:,}{aliases}; the file was not processed"
     return UploadTooLarge([Problem(source, where, None, message)])
 
 
@@ -62,7 +66,7 @@ def check_document(data: Any, source: str, caps: UploadCaps = CAPS) -> None:
     products = data.get("products")
     products = products if isinstance(products, list) else []
     if len(products) > caps.products:
-        raise _too_big(source, "products", "商品数", len(products), caps.products, "个")
+        raise _too_big(source, "products", "products", len(products), caps.products)
     faq_lists = [("shop.faqs", shop.get("faqs") if isinstance(shop, dict) else None)]
     points = 0
     for i, p in enumerate(products):
@@ -70,32 +74,32 @@ def check_document(data: Any, source: str, caps: UploadCaps = CAPS) -> None:
             continue
         where = f"products[{i}]"
         faq_lists.append((f"{where}.faqs", p.get("faqs")))
-        for key, what, cap in (("aliases", "别名数", caps.aliases_per_product),
-                               ("selling_points", "卖点数", caps.selling_points_per_product),
-                               ("specs", "规格数", caps.specs_per_product)):
+        for key, what, cap in (("aliases", "aliases of one product", caps.aliases_per_product),
+                               ("selling_points", "selling points of one product", caps.selling_points_per_product),
+                               ("specs", "specs of one product", caps.specs_per_product)):
             value = p.get(key)
             n = len(value) if isinstance(value, list | dict) else 0
             if n > cap:
-                raise _too_big(source, f"{where}.{key}", f"一个商品的{what}", n, cap, "个")
+                raise _too_big(source, f"{where}.{key}", what, n, cap)
             if key == "selling_points":
                 points += n
                 if points > caps.selling_points:
-                    raise _too_big(source, f"{where}.{key}", "卖点总数", points, caps.selling_points, "个")
+                    raise _too_big(source, f"{where}.{key}", "selling points in all", points, caps.selling_points)
     faqs = variants = 0
     faq_lists = [(where, items) for where, items in faq_lists if isinstance(items, list)]
     for where, items in faq_lists:
         faqs += len(items)
         if faqs > caps.faqs:
-            raise _too_big(source, where, "FAQ 总数", faqs, caps.faqs, "条")
+            raise _too_big(source, where, "FAQs in all", faqs, caps.faqs)
     for where, items in faq_lists:
         for j, faq in enumerate(items):
             v = faq.get("variants") if isinstance(faq, dict) else None
             n = len(v) if isinstance(v, list) else 0
             if n > caps.variants_per_faq:
-                raise _too_big(source, f"{where}[{j}].variants", "一条 FAQ 的问法数", n, caps.variants_per_faq, "个")
+                raise _too_big(source, f"{where}[{j}].variants", "variants of one FAQ", n, caps.variants_per_faq)
             variants += n
             if variants > caps.variants:
-                raise _too_big(source, f"{where}[{j}].variants", "问法总数", variants, caps.variants, "个")
+                raise _too_big(source, f"{where}[{j}].variants", "variants in all", variants, caps.variants)
     _check_values(data, source, caps)
 
 
@@ -119,7 +123,7 @@ def _check_values(data: Any, source: str, caps: UploadCaps) -> None:
         elif isinstance(value, dict | list):
             values += len(value)
             if values > caps.values:
-                raise _too_big(source, _path(path), "文件里的值", values, caps.values, "个")
+                raise _too_big(source, _path(path), "values in the file", values, caps.values)
             if isinstance(value, dict):
                 for k, v in value.items():
                     chars += len(k) if isinstance(k, str) else 0
@@ -127,7 +131,7 @@ def _check_values(data: Any, source: str, caps: UploadCaps) -> None:
             else:
                 stack.extend((v, depth + 1, (path, i)) for i, v in enumerate(value))
         if chars > caps.total_chars:
-            raise _too_big(source, "(file)", "文件的总字数", chars, caps.total_chars, "个字")
+            raise _too_big(source, "(file)", "characters in the file", chars, caps.total_chars)
     if problems:
         raise CatalogError(problems)
 
@@ -165,7 +169,7 @@ def _count_csv_rows(text: str, source: str, caps: UploadCaps) -> None:
             if any(cell.strip() for cell in row):
                 rows += 1
                 if rows > caps.faqs + 1:  # the header is a row
-                    raise _too_big(source, f"row {rows}", "FAQ 行数", rows - 1, caps.faqs, "行")
+                    raise _too_big(source, f"row {rows}", "FAQ rows", rows - 1, caps.faqs)
     except csv.Error:
         return  # parse_faq_csv names the row
 
