@@ -541,9 +541,7 @@ class Room:
     # -- the gate and review --------------------------------------------------------------------------------
 
     def _facts(self, group: ReplyGroup) -> str:
-        """What a reply may rest on: the entry it answers from and its product's own fields."""
-        product = self.catalog.product(group.product_id) if group.product_id else None
-        return f"{product.facts_text()}\n{group.body}" if product is not None else group.body
+        return self.catalog.reply_facts(group.product_id, group.body)
 
     def _gate(self, composed: str, group: ReplyGroup, mentioned: list[Asker]) -> Verdict:
         # Names the room may have @mentioned (an unsafe one stands for its viewer but is not in the text).

@@ -98,6 +98,11 @@ class Catalog(_Model):
     def product(self, product_id: str) -> Product | None:
         return next((p for p in self.products if p.id == product_id), None)
 
+    def reply_facts(self, product_id: str | None, body: str) -> str:
+        """What a reply may rest on (the gate's facts): the entry it answers from and its product's own fields."""
+        product = self.product(product_id) if product_id else None
+        return f"{product.facts_text()}\n{body}" if product is not None else body
+
     def faq_count(self) -> int:
         return len(self.shop.faqs) + sum(len(p.faqs) for p in self.products)
 

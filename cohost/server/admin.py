@@ -362,10 +362,8 @@ def make_router(catalogs: CatalogService, token: str, max_upload_bytes: int, *, 
         # could show the owner a reply no room would ever post).
         verdict = None
         if d.reply is not None:
-            product = engine.catalog.product(d.product_id) if d.product_id else None
             entry = by_id.get(d.faq_id or "")
-            body_text = entry.answer if entry is not None else d.reply
-            facts = f"{product.facts_text()}\n{body_text}" if product is not None else body_text
+            facts = engine.catalog.reply_facts(d.product_id, entry.answer if entry is not None else d.reply)
             verdict = (await asyncio.to_thread(store.gate, shop)).check(d.reply, facts)
         reply = str(verdict.text) if verdict is not None and verdict.action != "block" else None
         return {"text": body.text, "answered": d.answered and reply is not None, "faq_id": d.faq_id, "reply": reply,
