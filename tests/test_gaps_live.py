@@ -105,6 +105,41 @@ def test_the_report_is_read_while_the_encoder_is_busy(engine, tmp_path, monkeypa
     asyncio.run(main())
 
 
+def test_a_batch_in_flight_is_still_reported_as_work_to_do(engine, tmp_path, monkeypatch):
+    """While the serving version is asked a cluster's question, the status says it is being checked and a
+    request waits for it: before, the batch taken off the queue counted as done, so /admin could read a
+    list from before the check and a status from after it, and never look again."""
+    from cohost.engine import AnswerEngine
+
+    entered, gate = threading.Event(), threading.Event()
+    original = AnswerEngine.answer_many
+
+    def held(self, messages):
+        entered.set()
+        gate.wait(60)
+        return original(self, messages)
+
+    async def main():
+        async with serve(engine, tmp_path) as (client, store, _port):
+            await settled(client)
+            monkeypatch.setattr(AnswerEngine, "answer_many", held)
+            try:
+                # Asked before the serving version started: placed, then checked against it.
+                store.record_gaps("default", [gap(engine, "孕妇能穿吗", "dress", time.time() - 60 + i) for i in range(2)])
+                await asyncio.to_thread(entered.wait, 60)
+                assert entered.is_set()
+                s = await status(client)
+                assert (s["pending"], s["checking"]) == (0, 1)
+            finally:
+                gate.set()
+            s = await settled(client)
+            assert (s["clusters"], s["asked"]) == (1, 2)
+            [c] = await clusters(client)
+            assert c["label"] == engine.normalizer("孕妇能穿吗")
+
+    asyncio.run(main())
+
+
 def test_a_cluster_the_serving_version_answers_leaves_and_comes_back_marked(engine, tmp_path):
     async def main():
         async with serve(engine, tmp_path) as (client, store, _port):

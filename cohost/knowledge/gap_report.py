@@ -125,6 +125,8 @@ class _ShopReport:
         self.to_check: deque[_Cluster] = deque()  # popped from the right: biggest first
         self.queued: set[str] = set()            # ids in to_check
         self.embed_next = True                   # embedding and checking take turns
+        self.embedding = 0                       # forms in the batch being embedded now
+        self.checking = 0                        # clusters in the batch being checked now
         self.max_id = 0
         self.version: int | None = None          # the serving version clusters are checked against
         self.swapped_at = 0.0                    # when it started serving (as far as the report knows)
@@ -139,7 +141,8 @@ class _ShopReport:
         self.last_prune = time.time()
 
     def backlog(self) -> int:
-        return len(self.pending) + len(self.to_check)
+        # The batch in flight counts: a request that saw none would read a snapshot that is about to change.
+        return len(self.pending) + len(self.to_check) + self.embedding + self.checking
 
     # -- changes, all under self.lock -------------------------------------------------------------------
 
@@ -211,10 +214,16 @@ class _ShopReport:
     def next_batch(self, checking: bool) -> list[_Form] | list[_Cluster]:
         if not checking:
             batch, self.pending = self.pending[:BATCH], self.pending[BATCH:]
+            self.embedding = len(batch)
             return batch
         clusters = [self.to_check.pop() for _ in range(min(BATCH, len(self.to_check)))]
         self.queued.difference_update(c.id for c in clusters)
+        self.checking = len(clusters)
         return clusters
+
+    def batch_done(self) -> None:
+        """The batch in flight is placed or checked (or failed): called on the loop, after the thread."""
+        self.embedding = self.checking = 0
 
     def checked(self, cluster: _Cluster, version: int, open_answered: bool | None,
                 resolved_answered: bool | None) -> None:
@@ -274,7 +283,7 @@ class _ShopReport:
                 "returned": sum(1 for c in shown if c.answered_version is not None),
                 "answered": sum(len(c.resolved) for c in self.clusters.values()),
                 "pending": self.waiting, "excluded": self.excluded,
-                "version": self.version, "checking": len(self.to_check)}
+                "version": self.version, "checking": len(self.to_check) + self.checking}
 
     def find(self, cid: str, since: float | None) -> GapCluster | None:
         c = self.clusters.get(cid)
@@ -423,10 +432,13 @@ class GapReport:
                 st.settled.set()
             return False
         st.settled.clear()
-        if checking:
-            await to_background_thread(self._check, st, version, batch)
-        else:
-            await to_background_thread(self._embed, st, batch)
+        try:
+            if checking:
+                await to_background_thread(self._check, st, version, batch)
+            else:
+                await to_background_thread(self._embed, st, batch)
+        finally:
+            st.batch_done()  # two int stores, atomic: no need to wait for the lock on the loop
         if st.snapshot[0] != st.changes and time.monotonic() - st.last_render >= RENDER_EVERY_S:
             await asyncio.to_thread(self._render, st)
         # Pacing: the rooms' encoder calls and decisions come first; this takes what they leave.
