@@ -132,7 +132,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     texts = args.text or [line.strip() for line in sys.stdin if line.strip()]
     for text in texts:
         d = engine.answer(Message(text, user=args.user, on_stage=args.on_stage))
-        print(f"{text}\n  → {d.reply or '(silent)'}   [{d.intent.label}; {d.reason}]")
+        # The FAQ id, so an owner can find (and fix) the entry that answered on /admin or in the file.
+        answered_by = f"; faq {d.faq_id}" if d.faq_id else ""
+        print(f"{text}\n  → {d.reply or '(silent)'}   [{d.intent.label}; {d.reason}{answered_by}]")
     return 0
 
 

@@ -107,6 +107,26 @@ def test_import_faq_csv_adds_a_version(capsys, cfg_path, seeded, tmp_path):
     assert seeded.catalog(SHOP, 1) == load_catalog(SHOP_YAML)  # v1 is untouched
 
 
+def test_faq_rows_into_a_fresh_store_start_from_the_config_catalog(capsys, cfg_path, tmp_path):
+    """What `cohost run` would serve first is the config's catalog: a CSV imported before the server ever
+    ran is added to it (it was refused), and its dry run does not create the store file."""
+    config_catalog = load_catalog(load_config(cfg_path).catalog)
+    store_file = load_config(cfg_path).resolve(load_config(cfg_path).store.path)
+    csv = write(tmp_path, "faqs.csv", HEADER + POCKET)
+    code, out, err = knowledge(capsys, cfg_path, "import", str(csv), "--dry-run")
+    assert code == 0, err
+    assert "FAQs: 1 added, 0 changed, 0 removed" in out and "has no version of shop default yet" in err
+    assert not store_file.exists()
+
+    code, out, err = knowledge(capsys, cfg_path, "import", str(csv))
+    assert code == 0, err
+    assert "default v1 is ready" in out
+    v1 = store_of(cfg_path).catalog(SHOP, 1)
+    assert v1.faq_count() == config_catalog.faq_count() + 1
+    assert [p.id for p in v1.products] == [p.id for p in config_catalog.products]
+    assert any(f.id == "dress_pocket" for f in v1.product("dress").faqs)
+
+
 def test_dry_run_changes_nothing(capsys, cfg_path, seeded, tmp_path):
     csv = write(tmp_path, "faqs.csv", HEADER + POCKET)
     before = seeded.path.read_bytes()

@@ -146,7 +146,7 @@ def test_ask_answers_from_the_store_by_default_and_from_a_file_with_catalog(tmp_
 
     assert main(["--config", str(cfg_path), "ask", "包邮吗"]) == 0
     out, err = capsys.readouterr()
-    assert "今天下单明天就到" in out, out
+    assert "今天下单明天就到" in out and "faq ship_free]" in out, out
     assert "v2" in err and str(store.path) in err
 
     assert main(["--config", str(cfg_path), "ask", "--catalog", str(SHOP_YAML), "包邮吗"]) == 0

@@ -17,12 +17,13 @@ from rich.table import Table
 
 from ..config import Config
 from ..errors import CatalogError, Problem
-from .catalog import Catalog
+from ..gate import Gate
+from .catalog import Catalog, load_catalog
 from .diff import CatalogDiff
 from .export import dump_catalog
 from .gaps import cluster_gaps, draft_faq
 from .store import CatalogStore, StoreError
-from .uploads import prepare_upload, upload_change
+from .uploads import UPLOAD_KINDS, prepare_upload, upload_change
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -82,20 +83,30 @@ def import_file(cfg: Config, path: Path, *, shop: str, base_version: int | None,
         raise CatalogError([Problem(str(path), "(file)", None, f"file is {size} bytes; the limit is "
                                     f"{cfg.store.max_upload_bytes} bytes (store.max_upload_bytes)")])
     data = path.read_bytes()
-    store = _store(cfg)
-    head_info = store.head(shop)
-    head = store.catalog(shop, head_info.version) if head_info else None
+    db_path = cfg.resolve(cfg.store.path)
+    # A dry run never creates the store file (it changes nothing); an import does, as `cohost run` would.
+    store = _store(cfg) if db_path.is_file() or not dry_run else None
+    head_info = store.head(shop) if store is not None else None
+    head = store.catalog(shop, head_info.version) if store is not None and head_info else None
+    if head is None and shop == cfg.store.shop and UPLOAD_KINDS.get(path.suffix.lower()) == "faqs":
+        # FAQ rows into a fresh store: `cohost run` would start it with the config's catalog, so the rows
+        # are added to that (before, a CSV was refused until the server had run once).
+        catalog_path = cfg.resolve(cfg.catalog)
+        head = load_catalog(catalog_path)
+        err.print(f"{db_path} has no version of shop {shop} yet: applying {path.name} to {catalog_path}, "
+                  "the catalog `cohost run` starts with")
     # In the parse worker, as on the server: the same caps, and a memory and a time budget (a file that
     # needs more is refused, not left to take the machine's memory).
-    prepared = prepare_upload(data, path.name, head, store.gate(shop), want_candidate=not dry_run, want_diff=True)
+    gate = store.gate(shop) if store is not None else Gate()
+    prepared = prepare_upload(data, path.name, head, gate, want_candidate=not dry_run, want_diff=True)
     candidate, kind, diff = prepared.candidate, prepared.kind, prepared.diff
     assert diff is not None
     print_diff(diff)
     if dry_run:
         out.print("dry run: nothing was changed")
         return 0
-    if diff.empty:
-        out.print(f"nothing changed: {shop} stays at v{head_info.version if head_info else 0}")
+    if diff.empty and head_info is not None:
+        out.print(f"nothing changed: {shop} stays at v{head_info.version}")
         return 0
 
     assert candidate is not None
