@@ -188,6 +188,17 @@ def test_utf8_csv_with_bom_loads(tmp_path):
     assert [(pid, f.id, f.answer) for pid, f in rows] == [("dress", "dress_wash", "建议手洗。")]
 
 
+@pytest.mark.parametrize(("sep", "encoding"), [("\t", "utf-16"), (";", "utf-8-sig")],
+                         ids=["excel-unicode-text", "excel-european-csv"])
+def test_csv_separated_by_tabs_or_semicolons_loads(tmp_path, sep, encoding):
+    """Excel's "Unicode text" is UTF-16 with tabs; Excel in a European locale writes "CSV" with semicolons."""
+    rows = [HEADER.split(","), ["dress", "dress_wash", "能机洗吗？", "建议手洗，水温不超过30度。", "能洗衣机洗吗"]]
+    path = tmp_path / "faqs.csv"
+    path.write_bytes(("\r\n".join(sep.join(r) for r in rows) + "\r\n").encode(encoding))
+    [(pid, faq)] = load_faq_csv(path)
+    assert (pid, faq.id, faq.answer, faq.variants) == ("dress", "dress_wash", "建议手洗，水温不超过30度。", ("能洗衣机洗吗",))
+
+
 def test_blank_csv_rows_are_skipped(tmp_path):
     """Empty lines and rows of empty cells in a CSV are ignored."""
     path = write_csv(tmp_path / "faqs.csv", [HEADER, "", ",,,,", "dress,dress_wash,能机洗吗？,建议手洗。,"])

@@ -271,11 +271,21 @@ def load_faq_csv(path: str | Path, known_products: set[str] | None = None) -> li
 
 def parse_faq_csv(text: str, source: str, known_products: set[str] | None = None) -> list[tuple[str | None, FAQ]]:
     """Parse FAQ CSV rows. With known_products, an unknown product_id is reported at its row."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
         return faq_rows(enumerate(reader, start=1), source, known_products)
     except csv.Error as e:  # a field over the csv module's limit, a NUL byte...
         raise CatalogError([Problem(source, f"row {reader.line_num}", None, f"not readable as CSV: {e}")]) from None
+
+
+def _delimiter(text: str) -> str:
+    """The separator the header row uses. Excel's "Unicode text" (UTF-16) is tab-separated, and Excel set to
+    a European locale saves "CSV" with semicolons; a comma unless the header reads right with another."""
+    first = text.split("\n", 1)[0]
+    for d in ("\t", ";"):
+        if d in first and [h.strip().strip('"').lower() for h in first.split(d)] == CSV_HEADER:
+            return d
+    return ","
 
 
 def faq_rows(rows: Iterable[tuple[int, list[str]]], source: str,
