@@ -401,15 +401,15 @@ def cmd_knowledge(args: argparse.Namespace) -> int:
     shop = args.shop or cfg.store.shop
     if args.action == "import":
         return manage.import_file(cfg, Path(args.file), shop=shop, base_version=args.base_version,
-                                  dry_run=args.dry_run)
+                                  dry_run=args.dry_run, lang=args.lang)
     if args.action == "export":
         return manage.export(cfg, shop=shop, fmt=args.format, version=args.version,
-                             output=Path(args.output) if args.output else None)
+                             output=Path(args.output) if args.output else None, lang=args.lang)
     if args.action == "versions":
         return manage.versions(cfg, shop=shop)
     if args.action == "rollback":
-        return manage.rollback(cfg, shop=shop, version=args.version, base_version=args.base_version)
-    return manage.gaps(cfg, shop=shop, days=args.days, draft=args.draft, limit=args.limit)
+        return manage.rollback(cfg, shop=shop, version=args.version, base_version=args.base_version, lang=args.lang)
+    return manage.gaps(cfg, shop=shop, days=args.days, draft=args.draft, limit=args.limit, lang=args.lang)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -570,7 +570,7 @@ def _add_lang(parser: argparse.ArgumentParser, *, top: bool = True) -> None:
     """--lang on the top level and on every subcommand, so that it may follow the command too."""
     parser.add_argument("--lang", choices=messages.LANGS,
                         default=os.environ.get("COHOST_LANG", messages.DEFAULT_LANG) if top else argparse.SUPPRESS,
-                        help="language of error messages: zh (default, or $COHOST_LANG) or en")
+                        help="language of messages: zh (default, or $COHOST_LANG) or en")
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sp in dict.fromkeys(action.choices.values()):

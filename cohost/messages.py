@@ -182,6 +182,29 @@ _TEXTS: dict[str, dict[str, str]] = {
     "ask_from_file": {"zh": "用文件 {path} 回答", "en": "answering from the file {path}"},
     "ask_no_store": {"zh": "用文件 {path} 回答（{store} 里还没有店铺 {shop} 的版本）",
                      "en": "answering from the file {path} ({store} has no version of shop {shop} yet)"},
+    # `cohost knowledge ...` progress and results (rich markup kept as written)
+    "indexing": {"zh": "建立索引 {label}", "en": "indexing {label}"},
+    "version_ready": {"zh": "[green]{shop} v{version} 已生效[/]（{faqs} 条 FAQ，{products} 个商品）",
+                      "en": "[green]{shop} v{version} is ready[/] ({faqs} FAQs, {products} products)"},
+    "diff_counts": {"zh": "FAQ：新增 {added}，修改 {changed}，删除 {removed}；商品：新增 {products_added}，"
+                          "修改 {products_changed}，删除 {products_removed}",
+                    "en": "FAQs: {added} added, {changed} changed, {removed} removed; products: {products_added} "
+                          "added, {products_changed} changed, {products_removed} removed"},
+    "diff_shop": {"zh": "全店", "en": "shop"},
+    "diff_more": {"zh": "  …… 还有 {n} 条", "en": "  … and {n} more"},
+    "import_seed": {"zh": "{store} 里还没有店铺 {shop} 的版本：{file} 加到 {catalog} 上（cohost run 启动时用的知识库）",
+                    "en": "{store} has no version of shop {shop} yet: applying {file} to {catalog}, "
+                          "the catalog `cohost run` starts with"},
+    "dry_run": {"zh": "试运行：没有做任何改动", "en": "dry run: nothing was changed"},
+    "nothing_changed": {"zh": "没有变化：{shop} 仍是 v{version}", "en": "nothing changed: {shop} stays at v{version}"},
+    "wrote": {"zh": "已写入 {path}（{size} 字节）", "en": "wrote {path} ({size} bytes)"},
+    "draft_made": {"zh": "已生成草稿 {id}：{question}（被问 {asked} 次）；请到 /admin 写答案",
+                   "en": "draft {id}: {question} ({asked} questions); answer it on /admin"},
+    "no_gaps": {"zh": "最近 {days:g} 天没有未回答的问题", "en": "no unanswered questions in the last {days:g} days"},
+    "gaps_title": {"zh": "未回答的问题 — {shop}，{found} 条，{clusters} 类",
+                   "en": "unanswered questions — {shop}, {found} in {clusters} clusters"},
+    "gaps_hint": {"zh": "把其中一类变成 FAQ 草稿：cohost knowledge gaps --draft 类编号",
+                  "en": "turn one into a draft FAQ: cohost knowledge gaps --draft CLUSTER"},
 }
 
 _WHAT = {"version": "版本号", "base_version": "基于的版本", "draft_id": "草稿编号"}

@@ -114,6 +114,34 @@ def test_cli_and_api_give_the_same_chinese_problems_and_english_on_request(engin
     assert not CJK.search(err)
 
 
+def test_cli_progress_and_results_are_chinese_by_default_and_english_on_request(tmp_path, cache_dir, capsys,
+                                                                              monkeypatch):
+    from rich.console import Console
+
+    from cohost.knowledge import manage
+
+    monkeypatch.setattr(manage, "out", Console(highlight=False, width=250))  # no wrapping off a terminal
+    cfg_path = write_config(tmp_path, cache_dir)
+    store = seed(cfg_path, load_catalog(SHOP_YAML))
+    good = tmp_path / "faqs.csv"
+    good.write_text("product_id,id,question,answer,variants\ndress,dress_pocket,有口袋吗？,两侧各有一个隐形口袋。,\n",
+                    encoding="utf-8")
+
+    assert main(["--config", str(cfg_path), "knowledge", "import", str(good), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "FAQ：新增 1，修改 0，删除 0" in out and "试运行：没有做任何改动" in out and "added" not in out, out
+    assert main(["--config", str(cfg_path), "knowledge", "import", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "default v2 已生效（" in out and "is ready" not in out, out
+    assert main(["--config", str(cfg_path), "knowledge", "import", str(good)]) == 0
+    assert "没有变化：default 仍是 v2" in capsys.readouterr().out
+
+    assert main(["--config", str(cfg_path), "knowledge", "rollback", "1", "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    assert "default v3 is ready" in out and not CJK.search(out), out
+    assert store.serving("default").version == 3
+
+
 def test_a_pydantic_error_in_a_yaml_is_chinese_on_the_cli_with_the_path_as_written(tmp_path, cache_dir, capsys):
     cfg_path = write_config(tmp_path, cache_dir)
     bad = tmp_path / "shop.yaml"

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .. import messages
 from ..config import Config
 from ..errors import CatalogError, Problem
 from ..gate import Gate
@@ -33,14 +34,14 @@ def _store(cfg: Config) -> CatalogStore:
     return CatalogStore(cfg.resolve(cfg.store.path))
 
 
-def build_index(cfg: Config, catalog: Catalog, label: str) -> None:
+def build_index(cfg: Config, catalog: Catalog, label: str, lang: str = messages.DEFAULT_LANG) -> None:
     """Build the engine for a catalog with a progress bar: proves the version can serve, and leaves its
     embeddings in the cache so the server's swap is quick."""
     from ..engine import AnswerEngine
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=False) as bar:
-        task = bar.add_task(f"indexing {label}", total=None)
+        task = bar.add_task(messages.text("indexing", lang, label=label), total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
@@ -49,33 +50,33 @@ def build_index(cfg: Config, catalog: Catalog, label: str) -> None:
 
 
 def _commit_and_build(cfg: Config, shop: str, change: Callable[[Catalog | None], Catalog], *,
-                      base_version: int | None, note: str, source: str) -> int:
+                      base_version: int | None, note: str, source: str, lang: str = messages.DEFAULT_LANG) -> int:
     store = _store(cfg)
     info, catalog = store.commit(shop, change, base_version=base_version, author="cli", note=note, source=source)
     try:
-        build_index(cfg, catalog, f"{shop} v{info.version}")
+        build_index(cfg, catalog, f"{shop} v{info.version}", lang)
     except BaseException as e:
         store.mark(shop, info.version, "failed", f"{type(e).__name__}: {e}")
         raise
     store.mark(shop, info.version, "ready")
-    out.print(f"[green]{shop} v{info.version} is ready[/] ({info.faqs} FAQs, {info.products} products)")
+    out.print(messages.text("version_ready", lang, shop=shop, version=info.version, faqs=info.faqs,
+                            products=info.products))
     return info.version
 
 
-def print_diff(diff: CatalogDiff) -> None:
-    c = diff.counts()
-    out.print(f"FAQs: {c['added']} added, {c['changed']} changed, {c['removed']} removed; products: "
-              f"{c['products_added']} added, {c['products_changed']} changed, {c['products_removed']} removed")
+def print_diff(diff: CatalogDiff, lang: str = messages.DEFAULT_LANG) -> None:
+    out.print(messages.text("diff_counts", lang, **diff.counts()))
     for ch in diff.faqs[:50]:
         mark = {"added": "[green]+[/]", "changed": "[yellow]~[/]", "removed": "[red]-[/]"}[ch.kind]
         after = ch.after or ch.before
         question = after.question if after else ""
-        out.print(f"  {mark} {ch.faq_id} ({ch.product_id or 'shop'}) {question}")
+        out.print(f"  {mark} {ch.faq_id} ({ch.product_id or messages.text('diff_shop', lang)}) {question}")
     if len(diff.faqs) > 50:
-        out.print(f"  … and {len(diff.faqs) - 50} more")
+        out.print(messages.text("diff_more", lang, n=len(diff.faqs) - 50))
 
 
-def import_file(cfg: Config, path: Path, *, shop: str, base_version: int | None, dry_run: bool) -> int:
+def import_file(cfg: Config, path: Path, *, shop: str, base_version: int | None, dry_run: bool,
+                lang: str = messages.DEFAULT_LANG) -> int:
     if not path.is_file():
         raise CatalogError([Problem(str(path), "(file)", None, "file not found")])
     size = path.stat().st_size
@@ -93,29 +94,29 @@ def import_file(cfg: Config, path: Path, *, shop: str, base_version: int | None,
         # are added to that (before, a CSV was refused until the server had run once).
         catalog_path = cfg.resolve(cfg.catalog)
         head = load_catalog(catalog_path)
-        err.print(f"{db_path} has no version of shop {shop} yet: applying {path.name} to {catalog_path}, "
-                  "the catalog `cohost run` starts with")
+        err.print(messages.text("import_seed", lang, store=db_path, shop=shop, file=path.name, catalog=catalog_path))
     # In the parse worker, as on the server: the same caps, and a memory and a time budget (a file that
     # needs more is refused, not left to take the machine's memory).
     gate = store.gate(shop) if store is not None else Gate()
     prepared = prepare_upload(data, path.name, head, gate, want_candidate=not dry_run, want_diff=True)
     candidate, kind, diff = prepared.candidate, prepared.kind, prepared.diff
     assert diff is not None
-    print_diff(diff)
+    print_diff(diff, lang)
     if dry_run:
-        out.print("dry run: nothing was changed")
+        out.print(messages.text("dry_run", lang))
         return 0
     if diff.empty and head_info is not None:
-        out.print(f"nothing changed: {shop} stays at v{head_info.version}")
+        out.print(messages.text("nothing_changed", lang, shop=shop, version=head_info.version))
         return 0
 
     assert candidate is not None
     _commit_and_build(cfg, shop, upload_change(data, path.name, candidate, kind), base_version=base_version,
-                      note=f"import {path.name}", source=str(path))
+                      note=f"import {path.name}", source=str(path), lang=lang)
     return 0
 
 
-def export(cfg: Config, *, shop: str, fmt: str, version: int | None, output: Path | None) -> int:
+def export(cfg: Config, *, shop: str, fmt: str, version: int | None, output: Path | None,
+           lang: str = messages.DEFAULT_LANG) -> int:
     data = dump_catalog(_store(cfg).catalog(shop, version), fmt)
     if output is None:
         if fmt == "xlsx":
@@ -124,7 +125,7 @@ def export(cfg: Config, *, shop: str, fmt: str, version: int | None, output: Pat
         sys.stdout.flush()
     else:
         output.write_bytes(data)
-        err.print(f"wrote {output} ({len(data)} bytes)")
+        err.print(messages.text("wrote", lang, path=output, size=len(data)))
     return 0
 
 
@@ -146,15 +147,17 @@ def versions(cfg: Config, *, shop: str) -> int:
     return 0
 
 
-def rollback(cfg: Config, *, shop: str, version: int, base_version: int | None) -> int:
+def rollback(cfg: Config, *, shop: str, version: int, base_version: int | None,
+             lang: str = messages.DEFAULT_LANG) -> int:
     store = _store(cfg)
     old = store.catalog(shop, version)
     _commit_and_build(cfg, shop, lambda _head: old, base_version=base_version, note=f"rollback to v{version}",
-                      source=f"v{version}")
+                      source=f"v{version}", lang=lang)
     return 0
 
 
-def gaps(cfg: Config, *, shop: str, days: float | None, draft: str | None, limit: int) -> int:
+def gaps(cfg: Config, *, shop: str, days: float | None, draft: str | None, limit: int,
+         lang: str = messages.DEFAULT_LANG) -> int:
     from ..retrieval.cache import CachedEmbedder
     from ..retrieval.embedders import make_embedder
 
@@ -172,16 +175,16 @@ def gaps(cfg: Config, *, shop: str, days: float | None, draft: str | None, limit
         d = draft_faq(cluster)
         made = store.create_draft(shop, product_id=d["product_id"], question=d["question"], variants=d["variants"],
                                   cluster=cluster.id, gap_ids=cluster.gap_ids)
-        out.print(f"draft {made.id}: {made.question} ({made.asked} questions); answer it on /admin")
+        out.print(messages.text("draft_made", lang, id=made.id, question=made.question, asked=made.asked))
         return 0
     if not clusters:
-        out.print(f"no unanswered questions in the last {days or cfg.store.gap_days:g} days")
+        out.print(messages.text("no_gaps", lang, days=days or cfg.store.gap_days))
         return 0
-    table = Table(title=f"unanswered questions — {shop}, {len(found)} in {len(clusters)} clusters")
+    table = Table(title=messages.text("gaps_title", lang, shop=shop, found=len(found), clusters=len(clusters)))
     for col in ("cluster", "asked", "product", "question", "examples"):
         table.add_column(col)
     for c in clusters[:limit]:
         table.add_row(c.id, str(c.count), c.product_id or "", c.label, " / ".join(c.examples[1:4]))
     out.print(table)
-    out.print("turn one into a draft FAQ: cohost knowledge gaps --draft CLUSTER")
+    out.print(messages.text("gaps_hint", lang))
     return 0
