@@ -372,7 +372,7 @@ def _check_version_args(args: argparse.Namespace) -> None:
 
 def cmd_admin_token(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .server.app import admin_token_path, saved_admin_token
+    from .server.app import admin_token_path, running_address, saved_admin_token
 
     cfg = load_config(args.config)
     path = admin_token_path(cfg)
@@ -383,7 +383,7 @@ def cmd_admin_token(args: argparse.Namespace) -> int:
               f"made a new admin token, saved in {path} (readable by you only); it takes effect when cohost run "
               "restarts, and old links stop working then.", file=sys.stderr)
     print(token)
-    host, port = cfg.server.host, cfg.server.port
+    host, port = running_address(cfg) or (cfg.server.host, cfg.server.port)  # the port `run --port` chose
     print(f"/admin: http://{host}:{port}/admin#token={token}", file=sys.stderr)
     if os.environ.get(cfg.server.admin_token_env):
         print(f"注意：环境变量 {cfg.server.admin_token_env} 已设置，服务器用的是它，不是这个文件。" if zh else

@@ -18,7 +18,7 @@ from .engine import AnswerEngine
 from .knowledge.service import CatalogService
 from .knowledge.store import CatalogStore
 from .server.app import admin_token as make_admin_token
-from .server.app import create_app
+from .server.app import announced, create_app
 from .server.serve import running_server
 
 if TYPE_CHECKING:
@@ -74,33 +74,34 @@ async def serve_forever(engine: AnswerEngine, *, host: str | None = None, port: 
     store = CatalogStore(cfg.resolve(cfg.store.path))
     async with live_server(engine, host=host, port=port, store=store, admin_token=token, source=source) as (app, bound):
         shown = host or cfg.server.host
-        catalogs = app.state.catalogs
-        print(f"cohost is live on {shown}:{bound} (shop {catalogs.default_shop!r}, catalog version "
-              f"{catalogs.serving_version(catalogs.default_shop)}, store {store.path})")
-        print(f"  ingest:  ws://{shown}:{bound}/ws/ingest?room=ROOM")
-        print(f"  overlay: http://{shown}:{bound}/overlay?room=ROOM   (add &layout=obs in OBS)")
-        print(f"  admin:   http://{shown}:{bound}/admin#token={token}" if generated else
-              f"  admin:   http://{shown}:{bound}/admin   (token from ${cfg.server.admin_token_env})")
-        print(f"  API:     http://{shown}:{bound}/docs", flush=True)
-        tasks: set[asyncio.Task[None]] = set()
-        if platform is not None:
-            print(f"  {platform.source.name} → room {room!r}: http://{shown}:{bound}/overlay?room={room}")
-            start = getattr(platform.sink, "start", None)  # a sink that serves (the console relay) listens now
-            if start is not None:
-                await start()
-            for note in platform.notes:
-                print(f"  note: {note}")
-            create_task(app.state.hub.run_source(room, None, platform.source, platform.sink),
-                        name=f"platform-{platform.source.name}", tasks=tasks)
-        if mic is not None:  # "" is the default input device
-            from .sources.microphone import Microphone
+        with announced(cfg, shown, bound):  # for `cohost admin-token`: run --port may differ from the config
+            catalogs = app.state.catalogs
+            print(f"cohost is live on {shown}:{bound} (shop {catalogs.default_shop!r}, catalog version "
+                  f"{catalogs.serving_version(catalogs.default_shop)}, store {store.path})")
+            print(f"  ingest:  ws://{shown}:{bound}/ws/ingest?room=ROOM")
+            print(f"  overlay: http://{shown}:{bound}/overlay?room=ROOM   (add &layout=obs in OBS)")
+            print(f"  admin:   http://{shown}:{bound}/admin#token={token}" if generated else
+                  f"  admin:   http://{shown}:{bound}/admin   (token from ${cfg.server.admin_token_env})")
+            print(f"  API:     http://{shown}:{bound}/docs", flush=True)
+            tasks: set[asyncio.Task[None]] = set()
+            if platform is not None:
+                print(f"  {platform.source.name} → room {room!r}: http://{shown}:{bound}/overlay?room={room}")
+                start = getattr(platform.sink, "start", None)  # a sink that serves (the console relay) listens now
+                if start is not None:
+                    await start()
+                for note in platform.notes:
+                    print(f"  note: {note}")
+                create_task(app.state.hub.run_source(room, None, platform.source, platform.sink),
+                            name=f"platform-{platform.source.name}", tasks=tasks)
+            if mic is not None:  # "" is the default input device
+                from .sources.microphone import Microphone
 
-            print(f"  microphone → room {room!r}: http://{shown}:{bound}/overlay?room={room}", flush=True)
-            create_task(app.state.hub.run_source(room, None, Microphone(app.state.hub.hearing, room, mic or None),
-                                                 None), name="microphone", tasks=tasks)
-        await until_interrupted()
-        await cancel_and_wait(*tasks)
-        stop = getattr(platform.sink if platform else None, "stop", None)
-        if stop is not None:
-            await stop()
+                print(f"  microphone → room {room!r}: http://{shown}:{bound}/overlay?room={room}", flush=True)
+                create_task(app.state.hub.run_source(room, None, Microphone(app.state.hub.hearing, room, mic or None),
+                                                     None), name="microphone", tasks=tasks)
+            await until_interrupted()
+            await cancel_and_wait(*tasks)
+            stop = getattr(platform.sink if platform else None, "stop", None)
+            if stop is not None:
+                await stop()
     return 0

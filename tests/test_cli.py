@@ -259,10 +259,17 @@ def test_run_and_replay_commands_talk_over_a_real_socket(tmp_path, cache_dir):
         assert r.returncode == 0, r.stderr
         assert "1500W" in r.stdout
         assert "sent 3 events, 1 replies, 1 errors" in r.stdout
+        # `cohost admin-token` links to the port this server chose, not the config's 8765.
+        r = cohost("admin-token", cache=cache_dir)
+        assert r.returncode == 0 and f":{port}/admin#token=" in r.stderr, r.stderr
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(30)
         server.stdout.close()
+    from cohost.config import load_config
+    from cohost.server.app import server_file_path
+
+    assert not server_file_path(load_config(str(cfg))).exists()  # removed on the way out
 
 
 def test_replay_reports_an_unreachable_server(tmp_path, cache_dir):

@@ -22,7 +22,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -114,6 +114,41 @@ def saved_admin_token(path: Path, *, rotate: bool = False) -> str:
         os.close(fd)
     os.replace(tmp, path)
     return token
+
+
+SERVER_FILE = "server.json"  # where the running `cohost run` listens, for `cohost admin-token`
+
+
+def server_file_path(config: Config) -> Path:
+    return config.resolve(config.store.path).parent / SERVER_FILE
+
+
+@contextlib.contextmanager
+def announced(config: Config, host: str, port: int) -> Iterator[Path]:
+    """Where this process listens, written beside the store while it serves, and removed after (unless
+    another server has written its own since)."""
+    path = server_file_path(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"host": host, "port": port, "pid": os.getpid()}), encoding="utf-8")
+    os.replace(tmp, path)
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+                path.unlink()
+
+
+def running_address(config: Config) -> tuple[str, int] | None:
+    """(host, port) of the `cohost run` serving this store, when one is alive."""
+    try:
+        doc = json.loads(server_file_path(config).read_text(encoding="utf-8"))
+        host, port, pid = str(doc["host"]), int(doc["port"]), int(doc["pid"])
+        os.kill(pid, 0)  # raises when no such process (a server killed with -9 leaves its file)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return host, port
 
 
 def admin_token(config: Config, *, persist: bool = False) -> tuple[str, bool]:
