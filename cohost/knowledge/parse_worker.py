@@ -103,13 +103,15 @@ class ParseWorker:
                     # The budget starts when the child has the request; poll() waits without the GIL.
                     if not conn.poll(self.time_s):
                         self._stop()
-                        raise ParseBudgetExceeded(_problem(source, f"解析超过 {self.time_s:g} 秒的时间上限，"
-                                                                   "文件没有被处理；请拆分成几个小一些的文件再上传"))
+                        raise ParseBudgetExceeded(_problem(source, f"parsing took longer than the {self.time_s:g} s "
+                                                                   "limit; the file was not processed. Split it into "
+                                                                   "smaller files and upload them one by one"))
                     reply = conn.recv_bytes()
                 except (EOFError, OSError):
                     code = self._stop()
-                    raise ParseWorkerCrashed(_problem(source, f"解析进程意外退出（退出码 {code}），文件没有被处理；"
-                                                              "请重试，若再次出现请拆分文件")) from None
+                    raise ParseWorkerCrashed(_problem(source, f"the parse process exited unexpectedly (exit code "
+                                                              f"{code}); the file was not processed. Try again, and "
+                                                              "split the file if it happens again")) from None
             finally:
                 self.busy = False
         status, value, rss = pickle.loads(reply)
@@ -120,8 +122,9 @@ class ParseWorker:
         if status == "ok":
             return value  # type: ignore[no-any-return]
         if status == "memory":
-            raise ParseBudgetExceeded(_problem(source, f"解析需要的内存超过 {self.memory_bytes // 1024 ** 2} MB 的"
-                                                       "上限，文件没有被处理；请拆分成几个小一些的文件再上传"))
+            raise ParseBudgetExceeded(_problem(source, f"parsing needs more than the {self.memory_bytes // 1024 ** 2} MB "
+                                                       "memory limit; the file was not processed. Split it into "
+                                                       "smaller files and upload them one by one"))
         if status == "error":
             cls, problems = value
             raise {"UploadTooLarge": UploadTooLarge, "ParseBudgetExceeded": ParseBudgetExceeded}.get(
