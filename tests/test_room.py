@@ -10,7 +10,7 @@ import pytest
 
 from cohost.config import DialogConfig
 from cohost.dialog.handle import HandleState
-from cohost.dialog.room import OUTCOMES, OverlayChanged, Room, SendChat, StartTalkingPoints
+from cohost.dialog.room import OUTCOMES, Audit, OverlayChanged, Room, SendChat, StartTalkingPoints
 from cohost.engine import Decision
 from cohost.events import ChatEvent, ControlEvent, ProductEvent, RoomEvent, SpeechEvent, TranscriptEvent, User
 from cohost.knowledge.entries import Entry
@@ -385,13 +385,30 @@ def test_a_retry_that_would_be_late_fails_instead(room):
 
 def test_a_catalog_change_withdraws_a_reply_in_flight(room, catalog):
     """The price changed while its reply was being sent: the handle is interrupted (the runner cancels
-    the send) and a late report of it changes nothing."""
+    the send), and the sink's report says whether it was stopped in time."""
     feed(room, 1, "多少钱", entry("dress.price"), T0)
     [s] = sends(room.tick(T0))
     room.on_catalog_changed(catalog, {"dress.price"}, {}, T0 + 0.1)
     assert s.handle.state is HandleState.INTERRUPTED
-    assert room.on_sent(s.handle, SENT, T0 + 0.2) == []
+    assert room.pending_count() == 1  # owed an outcome until the sink reports
+    assert room.on_sent(s.handle, SendResult(False, "withdrawn before the sink posted it"), T0 + 0.2) == []
     assert room.stats["withdrawn_catalog_changed"] == 1 and room.stats["answered"] == 0
+    assert_all_accounted(room)
+
+
+def test_a_reply_the_sink_posted_before_the_withdrawal_reached_it_counts_as_sent(room, catalog):
+    """Withdrawn a moment too late: the platform already had it, viewers saw it. It is counted and
+    audited as sent (before, it was counted as withdrawn and the audit log missed a public reply)."""
+    feed(room, 1, "多少钱", entry("dress.price"), T0)
+    feed(room, 2, "多少钱", entry("dress.price"), T0)
+    [s] = sends(room.tick(T0))
+    room.on_catalog_changed(catalog, {"dress.price"}, {}, T0 + 0.1)
+    actions = room.on_sent(s.handle, SENT, T0 + 0.2)
+    [audit] = [a for a in actions if isinstance(a, Audit)]
+    assert audit.outcome == "sent" and audit.text == s.text
+    assert room.stats["withdrawn_catalog_changed"] == 0
+    assert (room.stats["answered"], room.stats["aggregated"], room.stats["sent_before_withdrawal"]) == (1, 1, 1)
+    assert room.on_sent(s.handle, SENT, T0 + 0.3) == []  # reported once
     assert_all_accounted(room)
 
 

@@ -222,6 +222,9 @@ class Room:
         self.resume_at: float | None = None
         self.groups: dict[str, ReplyGroup] = {}
         self.sending: dict[str, InFlight] = {}   # by entry id
+        # Withdrawn while the sink had them, by handle id: what the sink reports decides the outcome (a
+        # reply it had already posted was said in public, and is counted and audited as sent).
+        self.withdrawing: dict[int, InFlight] = {}
         self.send_failures: Counter[str] = Counter()   # why replies failed, and why they were tried again
         self.retry_reasons: Counter[str] = Counter()
         self.recently_sent: dict[str, float] = {}
@@ -494,8 +497,11 @@ class Room:
 
     def on_sent(self, handle: ReplyHandle, result: SendResult, now: float) -> list[Action]:
         """The sink reports what became of a reply handed to it by tick()."""
+        withdrawn = self.withdrawing.pop(handle.id, None)
+        if withdrawn is not None:
+            return self._withdrawn_send(withdrawn, result, now)
         flight = next((f for f in self.sending.values() if f.group.handle is handle), None)
-        if flight is None or handle.done():  # withdrawn while it was being sent; already counted
+        if flight is None or handle.done():
             return []
         group = flight.group
         del self.sending[group.entry_id]
@@ -804,8 +810,8 @@ class Room:
             self.stats["withdrawn_catalog_changed"] += len(g.askers)
         for entry_id in [k for k in self.sending if k in changed]:
             flight = self.sending.pop(entry_id)
+            self.withdrawing[flight.group.handle.id] = flight  # counted when the sink reports (on_sent)
             flight.group.handle.interrupt("catalog changed", now)  # the runner cancels the send
-            self.stats["withdrawn_catalog_changed"] += len(flight.everyone())
         for entry_id in changed:
             self.recently_sent.pop(entry_id, None)
         refreshed = False
@@ -815,6 +821,21 @@ class Room:
                 c.faq_id = c.faq_id if c.answer is not None else None
                 refreshed = True
         return [OverlayChanged()] if withdrawn or refreshed else []
+
+    def _withdrawn_send(self, flight: InFlight, result: SendResult, now: float) -> list[Action]:
+        """The sink's report on a reply withdrawn while it had it (the catalog changed)."""
+        if not result.ok:
+            self.stats["withdrawn_catalog_changed"] += len(flight.everyone())
+            return []
+        # Posted before the cancel reached the sink: viewers saw it, so it counts (and is audited) as sent.
+        # Not marked recently sent: the entry changed, and the next asker gets the new answer.
+        self.limiter.sent_ok()
+        self.stats["answered"] += 1
+        self.stats["aggregated"] += len(flight.everyone()) - 1
+        self.stats["sent_messages"] += 1
+        self.stats["sent_before_withdrawal"] += 1
+        return [OverlayChanged(), self._audit("sent", flight.text, flight.group, now, actor=flight.group.approved_by,
+                                              askers=flight.everyone())]
 
     def _shed_overload(self, now: float) -> None:
         while len(self.groups) > self.config.max_pending:
@@ -903,8 +924,9 @@ class Room:
                 "selling_points": list(p.selling_points)}
 
     def pending_count(self) -> int:
-        """Messages owed a reply: queued, or being sent."""
-        return sum(len(g.askers) for g in self.groups.values()) + sum(len(f.everyone()) for f in self.sending.values())
+        """Messages owed a reply: queued, or being sent (or withdrawn, until the sink says whether it was sent)."""
+        return (sum(len(g.askers) for g in self.groups.values())
+                + sum(len(f.everyone()) for f in [*self.sending.values(), *self.withdrawing.values()]))
 
     def outcome_total(self) -> int:
         """Messages that reached an outcome. Equals received once nothing is pending or deciding."""

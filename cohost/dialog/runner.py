@@ -294,11 +294,21 @@ class RoomRunner:
         handle = action.handle
 
         async def send() -> None:
+            call = asyncio.ensure_future(_call(self._on_chat, self.room.name, reply))
             try:
-                result = await asyncio.wait_for(_call(self._on_chat, self.room.name, reply), SEND_TIMEOUT_S)
+                result = await asyncio.wait_for(call, SEND_TIMEOUT_S)
             except TimeoutError:
                 result = SendResult(False, f"the sink did not answer within {SEND_TIMEOUT_S:g} s")
             except asyncio.CancelledError:
+                # Withdrawn (or shutting down). The room still hears what became of it: a sink that had
+                # already posted it reports that, and the reply is counted as said; otherwise it was not.
+                posted = call.done() and not call.cancelled() and call.exception() is None
+                outcome = call.result() if posted else None
+                if outcome is None and posted:
+                    outcome = SENT
+                if not isinstance(outcome, SendResult):
+                    outcome = SendResult(False, "withdrawn before the sink posted it")
+                await self._perform(self.room.on_sent(handle, outcome, self.clock.now()))
                 raise
             except Exception as e:
                 log.exception("chat sink failed in room %s", self.room.name)

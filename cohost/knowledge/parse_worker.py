@@ -122,9 +122,10 @@ class ParseWorker:
         if status == "ok":
             return value  # type: ignore[no-any-return]
         if status == "memory":
-            raise ParseBudgetExceeded(_problem(source, f"parsing needs more than the {self.memory_bytes // 1024 ** 2} MB "
-                                                       "memory limit; the file was not processed. Split it into "
-                                                       "smaller files and upload them one by one"))
+            mb = self.memory_bytes // 1024 ** 2
+            raise ParseBudgetExceeded(_problem(source, f"parsing needs more than the {mb} MB memory limit; the file "
+                                                       "was not processed. Split it into smaller files and upload "
+                                                       "them one by one"))
         if status == "error":
             cls, problems = value
             raise {"UploadTooLarge": UploadTooLarge, "ParseBudgetExceeded": ParseBudgetExceeded}.get(
