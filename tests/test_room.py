@@ -412,6 +412,30 @@ def test_a_reply_the_sink_posted_before_the_withdrawal_reached_it_counts_as_sent
     assert_all_accounted(room)
 
 
+def test_a_send_withdrawn_before_its_task_ran_is_settled_as_withdrawn(room, catalog):
+    """Handed to the runner and withdrawn in the same loop step, before the send task started: the sink is
+    never called, and the room still hears of it (nothing stays owed)."""
+    import asyncio
+
+    from cohost.dialog.runner import RoomRunner
+
+    called = []
+
+    async def main():
+        runner = RoomRunner(room, None, on_chat=lambda r, reply: called.append(reply), on_overlay=lambda r, s: None,
+                            talking_points=None)
+        feed(room, 1, "多少钱", entry("dress.price"), T0)
+        [s] = sends(room.tick(T0))
+        runner._start_send(s)
+        room.on_catalog_changed(catalog, {"dress.price"}, {}, T0 + 0.1)
+        await asyncio.sleep(0.05)
+
+    asyncio.run(main())
+    assert called == [] and not room.withdrawing
+    assert room.stats["withdrawn_catalog_changed"] == 1
+    assert_all_accounted(room)
+
+
 def test_operator_pause_withdraws_pending_replies_and_suggestions(room):
     """Paused by the operator: queued replies are withdrawn through their handles, talking points too,
     and nothing more goes to chat until resume."""

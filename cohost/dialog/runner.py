@@ -320,7 +320,16 @@ class RoomRunner:
             await self._perform(self.room.on_sent(handle, result, self.clock.now()))
             self._wake.set()
 
+        def unreported(_task: asyncio.Task[None]) -> None:
+            # Cancelled before send() ran at all (withdrawn in the same loop step): it never reached the sink.
+            if handle.id in self.room.withdrawing:
+                actions = self.room.on_sent(handle, SendResult(False, "withdrawn before the sink had it"),
+                                            self.clock.now())
+                if actions:
+                    create_task(self._perform(actions), name=f"room-{self.room.name}-withdrawn", tasks=self._work)
+
         task = create_task(send(), name=f"room-{self.room.name}-send-{handle.id}", tasks=self._sends)
+        task.add_done_callback(unreported)
         handle.on_interrupt(lambda _h: task.cancel())
 
     def _start_generation(self, action: StartTalkingPoints) -> None:
