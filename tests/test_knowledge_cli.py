@@ -117,6 +117,9 @@ def test_faq_rows_into_a_fresh_store_start_from_the_config_catalog(capsys, cfg_p
     assert code == 0, err
     assert "FAQs: 1 added, 0 changed, 0 removed" in out and "has no version of shop default yet" in err
     assert not store_file.exists()
+    bad = write(tmp_path, "bad.csv", HEADER + "dress,dress_empty,空答案？, ,\n")
+    assert knowledge(capsys, cfg_path, "import", str(bad))[0] == 2
+    assert not store_file.exists()  # refused: nothing written, not even an empty store
 
     code, out, err = knowledge(capsys, cfg_path, "import", str(csv))
     assert code == 0, err

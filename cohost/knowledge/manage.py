@@ -85,8 +85,8 @@ def import_file(cfg: Config, path: Path, *, shop: str, base_version: int | None,
                                     f"{cfg.store.max_upload_bytes} bytes (store.max_upload_bytes)")])
     data = path.read_bytes()
     db_path = cfg.resolve(cfg.store.path)
-    # A dry run never creates the store file (it changes nothing); an import does, as `cohost run` would.
-    store = _store(cfg) if db_path.is_file() or not dry_run else None
+    # Read only if it exists: a dry run or a refused file creates no store file (a commit below makes it).
+    store = _store(cfg) if db_path.is_file() else None
     head_info = store.head(shop) if store is not None else None
     head = store.catalog(shop, head_info.version) if store is not None and head_info else None
     if head is None and shop == cfg.store.shop and UPLOAD_KINDS.get(path.suffix.lower()) == "faqs":
