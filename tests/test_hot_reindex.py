@@ -9,6 +9,7 @@ version may be sent once the new one serves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import urllib.request
@@ -112,23 +113,43 @@ def test_questions_are_answered_without_a_wrong_lookup_while_a_new_version_swaps
     asyncio.run(main())
 
 
+@contextlib.asynccontextmanager
+async def asked_once(engine, name: str, sink, audits: list | None = None):
+    """A room runner on the engine's catalog, the sink given, and one shipping question (包邮吗) submitted."""
+    from cohost.dialog.room import Room
+    from cohost.dialog.runner import RoomRunner
+    from cohost.events import ChatEvent, User
+
+    async def no_points(card, questions):
+        return []
+
+    room = Room(name, engine.catalog, live_config(engine).dialog, max_chars=50)
+    runner = RoomRunner(room, engine, on_chat=sink, on_overlay=lambda r, s: None, talking_points=no_points,
+                        on_audit=None if audits is None else lambda _r, a: audits.append(a))
+    await runner.start()
+    try:
+        runner.submit(ChatEvent(type="chat", id="e1", user=User(id="u1", name="小王"), text="包邮吗", ts=time.time()))
+        yield room, runner
+    finally:
+        await runner.stop()
+
+
+async def settled(room, runner) -> None:
+    """Until nothing is queued, being sent, or withdrawn and waiting for the sink's report."""
+    async with asyncio.timeout(20):
+        while not (runner.idle and not room.withdrawing):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
 def test_a_reply_posted_just_before_a_swap_is_counted_and_audited_as_sent(engine):
     """The swap lands after the platform took the reply but before the runner heard back. Viewers saw it,
     so it is counted and audited as sent; before, the runner's cancel swallowed the sink's report, the
     reply counted as withdrawn and the audit log missed a public message (the flake in the test above)."""
-    from cohost.dialog.room import Room
-    from cohost.dialog.runner import RoomRunner
-    from cohost.events import ChatEvent, User
     from cohost.sinks.base import SENT
 
     posted, audits = [], []
 
     async def main():
-        room = Room("race", engine.catalog, live_config(engine).dialog, max_chars=50)
-
-        async def no_points(card, questions):
-            return []
-
         async def sink(_room, reply):
             posted.append(reply.text)
             # Runs after this returns, before the runner's send() resumes: the window of the race.
@@ -136,16 +157,11 @@ def test_a_reply_posted_just_before_a_swap_is_counted_and_audited_as_sent(engine
             return SENT
 
         loop = asyncio.get_running_loop()
-        runner = RoomRunner(room, engine, on_chat=sink, on_overlay=lambda r, s: None, talking_points=no_points,
-                            on_audit=lambda _r, a: audits.append(a))
-        await runner.start()
-        try:
-            runner.submit(ChatEvent(type="chat", id="e1", user=User(id="u1", name="小王"), text="包邮吗", ts=time.time()))
+        async with asked_once(engine, "race", sink, audits) as (room, runner):
             async with asyncio.timeout(20):
-                while not (posted and runner.idle and not room.withdrawing):  # noqa: ASYNC110
+                while not posted:  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
-        finally:
-            await runner.stop()
+            await settled(room, runner)
         return room
 
     room = asyncio.run(main())
@@ -159,18 +175,9 @@ def test_a_reply_posted_just_before_a_swap_is_counted_and_audited_as_sent(engine
 def test_a_reply_withdrawn_while_the_platform_is_slow_is_cancelled_and_counted_once(engine):
     """The swap lands while the sink is still posting (a slow platform API): the post is cancelled, and
     the room hears so and counts the reply as withdrawn; nothing stays owed."""
-    from cohost.dialog.room import Room
-    from cohost.dialog.runner import RoomRunner
-    from cohost.events import ChatEvent, User
-
     started, cancelled = asyncio.Event(), []
 
     async def main():
-        room = Room("slow", engine.catalog, live_config(engine).dialog, max_chars=50)
-
-        async def no_points(card, questions):
-            return []
-
         async def sink(_room, reply):
             started.set()
             try:
@@ -179,19 +186,12 @@ def test_a_reply_withdrawn_while_the_platform_is_slow_is_cancelled_and_counted_o
                 cancelled.append(reply.text)
                 raise
 
-        runner = RoomRunner(room, engine, on_chat=sink, on_overlay=lambda r, s: None, talking_points=no_points)
-        await runner.start()
-        try:
-            runner.submit(ChatEvent(type="chat", id="e1", user=User(id="u1", name="小王"), text="包邮吗", ts=time.time()))
+        async with asked_once(engine, "slow", sink) as (room, runner):
             async with asyncio.timeout(20):
                 await started.wait()
             [faq] = [f.group.entry_id for f in room.sending.values()]
             room.on_catalog_changed(engine.catalog, {faq}, {}, runner.clock.now())
-            async with asyncio.timeout(20):
-                while not (runner.idle and not room.withdrawing):  # noqa: ASYNC110
-                    await asyncio.sleep(0.01)
-        finally:
-            await runner.stop()
+            await settled(room, runner)
         return room
 
     room = asyncio.run(main())

@@ -507,18 +507,8 @@ class Room:
         del self.sending[group.entry_id]
         if result.ok:
             handle.complete()
-            self.limiter.sent_ok()
             self.recently_sent[group.entry_id] = now
-            for a in flight.mentioned:
-                self.cooldown.record(a.user_id, now)
-            self.stats["answered"] += 1
-            self.stats["aggregated"] += len(flight.everyone()) - 1
-            self.stats["sent_messages"] += 1
-            cluster = self.clusters.get(f"faq:{group.entry_id}")
-            if cluster is not None:
-                cluster.replied_at = now
-            return [OverlayChanged(), self._audit("sent", flight.text, group, now, actor=group.approved_by,
-                                                  askers=flight.everyone())]
+            return self._posted(flight, now)
         self.limiter.unrecord(flight.text, flight.previous_text)
         if result.slow_down:
             self.limiter.slow_down(now, result.retry_after_s)
@@ -822,6 +812,20 @@ class Room:
                 refreshed = True
         return [OverlayChanged()] if withdrawn or refreshed else []
 
+    def _posted(self, flight: InFlight, now: float) -> list[Action]:
+        """A reply the sink posted: the limiter, the viewers' cooldowns, the counts, the overlay, the audit."""
+        self.limiter.sent_ok()
+        for a in flight.mentioned:
+            self.cooldown.record(a.user_id, now)
+        self.stats["answered"] += 1
+        self.stats["aggregated"] += len(flight.everyone()) - 1
+        self.stats["sent_messages"] += 1
+        cluster = self.clusters.get(f"faq:{flight.group.entry_id}")
+        if cluster is not None:
+            cluster.replied_at = now
+        return [OverlayChanged(), self._audit("sent", flight.text, flight.group, now, actor=flight.group.approved_by,
+                                              askers=flight.everyone())]
+
     def _withdrawn_send(self, flight: InFlight, result: SendResult, now: float) -> list[Action]:
         """The sink's report on a reply withdrawn while it had it (the catalog changed)."""
         if not result.ok:
@@ -829,13 +833,8 @@ class Room:
             return []
         # Posted before the cancel reached the sink: viewers saw it, so it counts (and is audited) as sent.
         # Not marked recently sent: the entry changed, and the next asker gets the new answer.
-        self.limiter.sent_ok()
-        self.stats["answered"] += 1
-        self.stats["aggregated"] += len(flight.everyone()) - 1
-        self.stats["sent_messages"] += 1
         self.stats["sent_before_withdrawal"] += 1
-        return [OverlayChanged(), self._audit("sent", flight.text, flight.group, now, actor=flight.group.approved_by,
-                                              askers=flight.everyone())]
+        return self._posted(flight, now)
 
     def _shed_overload(self, now: float) -> None:
         while len(self.groups) > self.config.max_pending:

@@ -293,22 +293,16 @@ class RoomRunner:
                               action.handle.id)
         handle = action.handle
 
+        call: asyncio.Future[Any] | None = None  # the sink's call, once send() has started it
+
         async def send() -> None:
+            nonlocal call
             call = asyncio.ensure_future(_call(self._on_chat, self.room.name, reply))
             try:
                 result = await asyncio.wait_for(call, SEND_TIMEOUT_S)
             except TimeoutError:
                 result = SendResult(False, f"the sink did not answer within {SEND_TIMEOUT_S:g} s")
             except asyncio.CancelledError:
-                # Withdrawn (or shutting down). The room still hears what became of it: a sink that had
-                # already posted it reports that, and the reply is counted as said; otherwise it was not.
-                posted = call.done() and not call.cancelled() and call.exception() is None
-                outcome = call.result() if posted else None
-                if outcome is None and posted:
-                    outcome = SENT
-                if not isinstance(outcome, SendResult):
-                    outcome = SendResult(False, "withdrawn before the sink posted it")
-                await self._perform(self.room.on_sent(handle, outcome, self.clock.now()))
                 raise
             except Exception as e:
                 log.exception("chat sink failed in room %s", self.room.name)
@@ -320,16 +314,23 @@ class RoomRunner:
             await self._perform(self.room.on_sent(handle, result, self.clock.now()))
             self._wake.set()
 
-        def unreported(_task: asyncio.Task[None]) -> None:
-            # Cancelled before send() ran at all (withdrawn in the same loop step): it never reached the sink.
-            if handle.id in self.room.withdrawing:
-                actions = self.room.on_sent(handle, SendResult(False, "withdrawn before the sink had it"),
-                                            self.clock.now())
-                if actions:
-                    create_task(self._perform(actions), name=f"room-{self.room.name}-withdrawn", tasks=self._work)
+        def settle_withdrawn(_task: asyncio.Task[None]) -> None:
+            # Withdrawn and cancelled, so send() reported nothing: the room still hears what became of it. A
+            # sink that had already posted it (the cancel came a moment late) says so, and it counts as said;
+            # cancelled mid-post, or before send() ran at all, it was not.
+            if handle.id not in self.room.withdrawing:
+                return
+            result = None
+            if call is not None and call.done() and not call.cancelled() and call.exception() is None:
+                result = call.result() or SENT
+            if not isinstance(result, SendResult):
+                result = SendResult(False, "withdrawn before the sink posted it")
+            actions = self.room.on_sent(handle, result, self.clock.now())
+            if actions:
+                create_task(self._perform(actions), name=f"room-{self.room.name}-withdrawn", tasks=self._work)
 
         task = create_task(send(), name=f"room-{self.room.name}-send-{handle.id}", tasks=self._sends)
-        task.add_done_callback(unreported)
+        task.add_done_callback(settle_withdrawn)
         handle.on_interrupt(lambda _h: task.cancel())
 
     def _start_generation(self, action: StartTalkingPoints) -> None:
